@@ -1,0 +1,43 @@
+/*
+ * ms_ffi.h - the flat functions Lua calls through the LuaJIT FFI.
+ *
+ * Exported from the binary (linked with -Wl,-E). lua/moonstat/ffi.lua holds
+ * the matching ffi.cdef; tests/unit/test_ffi.c checks the two agree. Every
+ * function takes pointers, lengths and numbers, and returns an int code
+ * (MS_OK or a negative MS_E*) where it can fail; error text is static.
+ */
+#ifndef MS_FFI_H
+#define MS_FFI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ms_sample.h"
+#include "ms_series.h"
+
+/* A check's samples of one run, in one call. `buf` holds, per sample:
+ *   name \0 (key \0 value \0)* \0 msg \0 level \0
+ * values[i] and kinds[i] go with the i-th record. `check` is the lightuserdata
+ * the host put in the check's state. Kind MS_KIND_RATE means "compute the rate
+ * from this reading" (no sample on the first reading or a reset). Returns the
+ * number of samples kept, or a negative code for a malformed buffer. */
+int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *values,
+                        const uint8_t *kinds, int n);
+
+/* The series for an id (NULL when unknown). Owned by the series table. */
+const ms_series *ms_ffi_series(uint32_t id);
+
+/* Append bytes to a C-owned output buffer (an ms_buf* given to an encoder). */
+int ms_ffi_buf_put(void *buf, const char *p, size_t len);
+
+/* Unix time, seconds. */
+double ms_ffi_now(void);
+
+/* Log `msg` at level (0 debug .. 3 error), prefixed with `where` (file:line). */
+void ms_ffi_log(int level, const char *where, const char *msg);
+
+/* Parse helpers shared with config.yaml (0 on success). */
+int ms_ffi_parse_duration(const char *s, double *out);
+int ms_ffi_parse_size(const char *s, double *out);
+
+#endif

@@ -1,0 +1,66 @@
+-- moonstat.encoder: what every forwarder encoder (forwarders/*.lua) shares.
+--
+-- An encoder is called once per batch with
+--   encode(batch, out, opts)
+-- where `batch` is a `ms_batch *` (batch.n samples in batch.s[0 .. n-1]),
+-- `out` is a reusable string.buffer to append the wire format to, and `opts`
+-- holds the forwarder's options with defaults applied.
+--
+-- A sample `s = batch.s[i]` has s.value, s.ts (unix seconds), s.kind (see
+-- moonstat.ffi), s.series (an id: use `series(s.series)`), and for health
+-- samples and events the texts `text(batch, s.msg)` and `text(batch, s.level)`.
+--
+-- series(id) returns a cached table { name = "cpu.user", key = "cpu.user{host=a}",
+-- tags = { host = "a" }, keys = { "host" } } where `keys` are the tag keys in
+-- sorted order. The cache is keyed by id; ids never change meaning, so it is
+-- never stale.
+local ffi = require "ffi"
+local K = require "moonstat.ffi"
+local C = K.C
+
+local M = {}
+local cache = {}
+local ffi_string = ffi.string
+
+local function load_series(id)
+  local p = C.ms_ffi_series(id)
+  if p == nil then return nil end
+  local tags, keys = {}, {}
+  for i = 0, p.ntags - 1 do
+    local t = p.tags[i]
+    local k = ffi_string(t.k, t.klen)
+    tags[k] = ffi_string(t.v, t.vlen)
+    keys[#keys + 1] = k
+  end
+  local s = { id = id, name = ffi_string(p.name, p.name_len),
+              key = ffi_string(p.key, p.key_len), tags = tags, keys = keys }
+  cache[id] = s
+  return s
+end
+
+-- The series table for an id (cached), or nil for an unknown id.
+function M.series(id)
+  return cache[id] or load_series(id)
+end
+
+-- Text stored with a sample (msg or level offset), or nil.
+function M.text(batch, off)
+  if off == 0 then return nil end
+  return ffi_string(batch.text + off - 1)
+end
+
+M.kind_names = K.kind_names
+M.GAUGE, M.COUNTER, M.RATE, M.HEALTH, M.EVENT = K.GAUGE, K.COUNTER, K.RATE, K.HEALTH, K.EVENT
+
+-- Format a number the way time-series databases read it back: integers
+-- without a fraction, others with up to 17 significant digits.
+local floor, fmt, huge = math.floor, string.format, math.huge
+function M.number(v)
+  if v == floor(v) and v > -1e15 and v < 1e15 then return fmt("%d", v) end
+  if v ~= v then return "NaN" end
+  if v == huge then return "+Inf" end
+  if v == -huge then return "-Inf" end
+  return fmt("%.17g", v)
+end
+
+return M

@@ -1,0 +1,368 @@
+-- moonstat.lineproto: the text line formats that forwarders/graphite.lua,
+-- forwarders/file.lua and forwarders/stdout.lua write (docs/forwarders/).
+--
+-- Two formats, one line per sample:
+--   Graphite plaintext      <path> <value> <unix seconds>\n
+--   InfluxDB line protocol  <measurement>[,<k>=<v>...] <fields> <unix ns>\n
+--
+-- The pure helpers (number, ns, sanitizers, escapers, series_* builders)
+-- need only string functions, so they can be tested with plain `luajit`.
+-- The batch encoders (encode_graphite, encode_influx, encode_format) use
+-- moonstat.encoder for series ids and sample texts.
+--
+-- Speed: everything a series contributes to a line (the Graphite path, the
+-- Influx measurement and tag set) is built once per series id and kept in a
+-- cache per forwarder (per `opts` table); ids never change meaning, so the
+-- steady state formats only the value and the timestamp. Nothing here uses
+-- string patterns, gsub, pairs or closures on the per-sample path, so the
+-- encode loops compile with the JIT (tests/lua/test_encoders.lua checks it).
+local buffer = require "string.buffer"
+local E = require "moonstat.encoder"
+
+local byte, sub, find, fmt = string.byte, string.sub, string.find, string.format
+local floor, huge, tonumber, error, tostring = math.floor, math.huge, tonumber, error, tostring
+local series, text = E.series, E.text
+local COUNTER, HEALTH, EVENT = E.COUNTER, E.HEALTH, E.EVENT
+
+local M = {}
+
+---------------------------------------------------------------- numbers
+
+-- A finite number as text databases read back exactly: integers (|v| < 1e15)
+-- without a fraction, others with the fewest significant digits (15, 16 or
+-- 17) that read back as the same double. Callers skip NaN and infinities.
+local function number(v)
+  if v == floor(v) and v > -1e15 and v < 1e15 then return fmt("%d", v) end
+  local s = fmt("%.15g", v)
+  if tonumber(s) == v then return s end
+  s = fmt("%.16g", v)
+  if tonumber(s) == v then return s end
+  return fmt("%.17g", v)
+end
+M.number = number
+
+local function finite(v) return v == v and v ~= huge and v ~= -huge end
+M.finite = finite
+
+-- Unix seconds (fractional) -> integer nanoseconds as text, rounded to the
+-- microsecond: a double near today's epoch holds nothing finer.
+local function ns(ts)
+  local sec = floor(ts)
+  local us = floor((ts - sec) * 1e6 + 0.5)
+  if us >= 1000000 then sec, us = sec + 1, us - 1000000 end
+  if sec == 0 then return fmt("%d000", us) end
+  return fmt("%d%06d000", sec, us)
+end
+M.ns = ns
+
+---------------------------------------------------------------- byte maps
+
+-- A map is a 256-entry table: byte -> replacement string, or false to keep
+-- the byte. map_bytes(s, map) applies it; strings that need no change are
+-- returned as they are, without building anything.
+local scratch = buffer.new()
+
+local function map_bytes(s, map)
+  local n = #s
+  local i = 1
+  while i <= n and not map[byte(s, i)] do i = i + 1 end
+  if i > n then return s end
+  scratch:reset()
+  local start = 1
+  while i <= n do
+    local r = map[byte(s, i)]
+    if r then
+      scratch:put(sub(s, start, i - 1), r)
+      start = i + 1
+    end
+    i = i + 1
+  end
+  scratch:put(sub(s, start, n))
+  return scratch:tostring()
+end
+M.map_bytes = map_bytes
+
+-- Build a map: `keep(b)` true keeps byte b, else it becomes `with`;
+-- `special` overrides single bytes.
+local function make_map(keep, with, special)
+  local m = {}
+  for b = 0, 255 do
+    m[b] = (not keep(b)) and with
+  end
+  for ch, r in pairs(special or {}) do m[byte(ch)] = r end
+  return m
+end
+
+local function is_alnum(b)
+  return (b >= 48 and b <= 57) or (b >= 65 and b <= 90) or (b >= 97 and b <= 122)
+end
+
+---------------------------------------------------------------- graphite
+
+-- Names and path levels keep letters, digits, "_", "-", ":" and the bytes of
+-- UTF-8 characters; everything else becomes "_". Names keep their dots (they
+-- are the levels); a tag value written as one level turns its dots into "_".
+local function graphite_safe(b)
+  return is_alnum(b) or b == 95 or b == 45 or b == 58 or b >= 128
+end
+local NAME = make_map(function(b) return graphite_safe(b) or b == 46 end, "_")
+local LEVEL = make_map(graphite_safe, "_")
+-- Graphite 1.1 tags: keys must not hold ";!^=", values not ";" nor start
+-- with "~"; neither may hold spaces or control bytes (they end the path).
+local TAG_KEY = make_map(function(b) return b > 32 and b ~= 127 end, "_",
+  { [";"] = "_", ["!"] = "_", ["^"] = "_", ["="] = "_" })
+local TAG_VALUE = make_map(function(b) return b > 32 and b ~= 127 end, "_", { [";"] = "_" })
+
+-- Drop empty levels: leading, trailing and repeated dots.
+local function trim_dots(s)
+  local n = #s
+  if n == 0 or (byte(s, 1) ~= 46 and byte(s, n) ~= 46 and not find(s, "..", 1, true)) then
+    return s
+  end
+  scratch:reset()
+  local want_dot = false
+  for i = 1, n do
+    local b = byte(s, i)
+    if b == 46 then
+      want_dot = #scratch > 0
+    else
+      if want_dot then scratch:put(".") ; want_dot = false end
+      scratch:put(sub(s, i, i))
+    end
+  end
+  return scratch:tostring()
+end
+
+-- A metric name (or prefix) as a Graphite path: unsafe bytes -> "_", no
+-- empty levels.
+function M.graphite_name(s) return trim_dots(map_bytes(s, NAME)) end
+-- A tag value as one path level ("" when nothing is left).
+function M.graphite_level(s) return map_bytes(s, LEVEL) end
+function M.graphite_tag_key(s) return map_bytes(s, TAG_KEY) end
+function M.graphite_tag_value(s)
+  s = map_bytes(s, TAG_VALUE)
+  if byte(s, 1) == 126 then s = "_" .. sub(s, 2) end
+  return s
+end
+
+local line = buffer.new()
+
+-- The path of a series followed by a space, for one of the tag modes:
+--   "path"    [prefix.]<host>.<other tag values, by key>.<name>
+--   "tagged"  [prefix.]<name>;k=v;k2=v2   (Graphite 1.1 tags, keys sorted)
+--   "none"    [prefix.]<name>
+-- `prefix` is already sanitized ("" for none); keys are sorted.
+function M.graphite_series(mode, prefix, name, tags, keys)
+  local gname = M.graphite_name(name)
+  if gname == "" then gname = "_" end
+  line:reset()
+  if prefix ~= "" then line:put(prefix, ".") end
+  if mode == "path" then
+    local h = tags.host
+    if h then
+      h = M.graphite_level(h)
+      if h ~= "" then line:put(h, ".") end
+    end
+    for i = 1, #keys do
+      local k = keys[i]
+      if k ~= "host" then
+        local v = M.graphite_level(tags[k])
+        if v ~= "" then line:put(v, ".") end
+      end
+    end
+    line:put(gname)
+  else
+    line:put(gname)
+    if mode == "tagged" then
+      for i = 1, #keys do
+        local k = keys[i]
+        local gk, gv = M.graphite_tag_key(k), M.graphite_tag_value(tags[k])
+        if gk ~= "" and gv ~= "" then line:put(";", gk, "=", gv) end
+      end
+    end
+  end
+  line:put(" ")
+  return line:tostring()
+end
+
+---------------------------------------------------------------- influx
+
+-- Line protocol escapes with a backslash: "," and " " in measurements;
+-- ",", "=" and " " in tag keys and values. Control bytes become "_" (a line
+-- cannot hold a newline there).
+local function no_ctl(b) return b >= 32 and b ~= 127 end
+local MEASUREMENT = make_map(no_ctl, "_", { [","] = "\\,", [" "] = "\\ " })
+local TAG = make_map(no_ctl, "_", { [","] = "\\,", ["="] = "\\=", [" "] = "\\ " })
+-- String field values: '"' and '\' are escaped; newline and carriage return
+-- are written as the two characters \n and \r, so one sample stays one line.
+local STRING = make_map(function() return true end, nil,
+  { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r" })
+
+function M.influx_measurement(s) return map_bytes(s, MEASUREMENT) end
+function M.influx_tag(s) return map_bytes(s, TAG) end
+function M.influx_string(s) return map_bytes(s, STRING) end
+
+-- "<measurement>[,k=v...] " for a series; keys are sorted, empty keys or
+-- values are left out (line protocol has no empty tag).
+function M.influx_series(name, tags, keys)
+  local m = M.influx_measurement(name)
+  line:reset()
+  line:put(m)
+  for i = 1, #keys do
+    local k = keys[i]
+    local ek, ev = M.influx_tag(k), M.influx_tag(tags[k])
+    if ek ~= "" and ev ~= "" then line:put(",", ek, "=", ev) end
+  end
+  line:put(" ")
+  return line:tostring()
+end
+
+---------------------------------------------------------------- caches
+
+-- One cache per forwarder (its opts table) and format; rebuilt when the
+-- format-shaping options change.
+local caches = setmetatable({}, { __mode = "k" })
+
+local function cache_for(opts, what, mode, prefix)
+  local c = caches[opts]
+  if c == nil or c.what ~= what or c.mode ~= mode or c.prefix ~= prefix then
+    c = { what = what, mode = mode, prefix = prefix, lines = {} }
+    caches[opts] = c
+  end
+  return c.lines
+end
+
+---------------------------------------------------------------- encoders
+--
+-- Each encoder is split in two: a hot loop (`*_run`) that only formats
+-- values from caches and returns the index of the first sample that needs
+-- something built (a new series, a new text), and a cold step (`*_cold`)
+-- that builds it. The loops that sanitize and escape byte by byte thus never
+-- run inside the hot loop, so the JIT compiles it without aborts and never
+-- blacklists it, however many new series a batch brings.
+
+-- Escaped string-field texts keyed by the raw text (health messages and
+-- levels repeat). Bounded: cleared when it holds TEXTS_MAX entries.
+local TEXTS_MAX = 4096
+local texts, ntexts = { [""] = "" }, 1
+
+local function cache_text(t)
+  if texts[t] ~= nil then return end
+  if ntexts >= TEXTS_MAX then texts, ntexts = { [""] = "" }, 1 end
+  texts[t] = map_bytes(t, STRING)
+  ntexts = ntexts + 1
+end
+
+local MODES = { path = true, tagged = true, none = true }
+
+local function graphite_run(batch, out, lines, first, n)
+  local s = batch.s
+  local last_ts, ts_text = nil, ""
+  for i = first, n - 1 do
+    local smp = s[i]
+    local v = smp.value
+    if smp.kind ~= EVENT and v == v and v ~= huge and v ~= -huge then
+      local path = lines[smp.series]
+      if path == nil then return i end
+      if path then
+        local ts = floor(smp.ts)
+        if ts ~= last_ts then last_ts, ts_text = ts, fmt("%d", ts) end
+        out:put(path, number(v), " ", ts_text, "\n")
+      end
+    end
+  end
+  return n
+end
+
+local function graphite_cold(batch, lines, i, mode, prefix)
+  local id = batch.s[i].series
+  local se = series(id)
+  lines[id] = se and M.graphite_series(mode, prefix, se.name, se.tags, se.keys) or false
+end
+
+-- Graphite plaintext for a batch. Events are skipped, health samples write
+-- their value, NaN and infinities are skipped (carbon drops them anyway).
+function M.encode_graphite(batch, out, opts, mode, prefix, who)
+  if not MODES[mode] then
+    error(("%s forwarder: unknown tag_mode '%s' (path | tagged | none)"):format(
+      who or "graphite", tostring(mode)), 0)
+  end
+  prefix = M.graphite_name(prefix or "")
+  local lines = cache_for(opts, "graphite", mode, prefix)
+  local n = batch.n
+  local i = graphite_run(batch, out, lines, 0, n)
+  while i < n do
+    graphite_cold(batch, lines, i, mode, prefix)
+    i = graphite_run(batch, out, lines, i, n)
+  end
+end
+
+local function influx_run(batch, out, lines, first, n)
+  local s = batch.s
+  local last_ts, ts_text = nil, ""
+  for i = first, n - 1 do
+    local smp = s[i]
+    local pre = lines[smp.series]
+    if pre == nil then return i end
+    local kind, v = smp.kind, smp.value
+    if pre and (kind == EVENT or (v == v and v ~= huge and v ~= -huge)) then
+      local ts = smp.ts
+      if ts ~= last_ts then last_ts, ts_text = ts, ns(ts) end
+      if kind == EVENT then
+        local t = texts[text(batch, smp.msg) or ""]
+        if t == nil then return i end
+        out:put(pre, 'text="', t, '" ', ts_text, "\n")
+      elseif kind == HEALTH then
+        local m = texts[text(batch, smp.msg) or ""]
+        local l = texts[text(batch, smp.level) or ""]
+        if m == nil or l == nil then return i end
+        out:put(pre, "value=", number(v), ',message="', m, '",level="', l, '" ', ts_text, "\n")
+      elseif kind == COUNTER and v == floor(v) and v > -9.2e18 and v < 9.2e18 then
+        out:put(pre, "value=", fmt("%d", v), "i ", ts_text, "\n")
+      else
+        out:put(pre, "value=", number(v), " ", ts_text, "\n")
+      end
+    end
+  end
+  return n
+end
+
+local function influx_cold(batch, lines, i)
+  local smp = batch.s[i]
+  local id = smp.series
+  if lines[id] == nil then
+    local se = series(id)
+    lines[id] = se and M.influx_series(se.name, se.tags, se.keys) or false
+  end
+  cache_text(text(batch, smp.msg) or "")
+  cache_text(text(batch, smp.level) or "")
+end
+
+-- InfluxDB line protocol for a batch: field value=<float> (counters with an
+-- integral value as value=<n>i), health samples add message="" and level="",
+-- events write text="" only. NaN and infinities are skipped (line protocol
+-- has no such float).
+function M.encode_influx(batch, out, opts)
+  local lines = cache_for(opts, "influx")
+  local n = batch.n
+  local i = influx_run(batch, out, lines, 0, n)
+  while i < n do
+    influx_cold(batch, lines, i)
+    i = influx_run(batch, out, lines, i, n)
+  end
+end
+
+-- The `format` option of the file and stdout forwarders.
+function M.encode_format(batch, out, opts, who)
+  local f = opts.format
+  if f == "influx" then
+    M.encode_influx(batch, out, opts)
+  elseif f == "graphite" then
+    M.encode_graphite(batch, out, opts, "tagged", "", who)
+  else
+    error(("%s forwarder: unknown format '%s' (influx | graphite)"):format(
+      who or "file", tostring(f)), 0)
+  end
+end
+
+return M
