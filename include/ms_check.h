@@ -33,6 +33,10 @@ int ms_checks_start(struct uv_loop_s *loop, const ms_config *cfg, ms_error *err)
  * to load keeps its previous version. */
 int ms_checks_reload(const ms_config *cfg);
 
+/* --config-test: load every enabled check once (nothing runs on a schedule)
+ * and report load errors. Returns the number of checks that failed to load. */
+int ms_checks_validate(struct uv_loop_s *loop, const ms_config *cfg);
+
 /* Stop all checks (a running one is abandoned) and free them. */
 void ms_checks_stop(void);
 

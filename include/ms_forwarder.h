@@ -69,7 +69,9 @@ const ms_transport *ms_transport_find(const char *name);
 /* ---- for the pipeline ---- */
 
 /* Create forwarder `name` from its config section: loads forwarders/<type>.lua
- * into the pipeline state L, checks the options, starts the transport. */
+ * into the pipeline state L, checks the options, starts the transport. With
+ * loop NULL nothing is started (validation); free the result with
+ * ms_forwarder_free. */
 struct uv_loop_s;
 int ms_forwarder_new(struct uv_loop_s *loop, lua_State *L, const ms_config *cfg,
                      const char *name, const ms_node *section, ms_forwarder **out,

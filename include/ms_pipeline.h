@@ -22,6 +22,10 @@ struct uv_loop_s;
 /* Create the pipeline state and the forwarders of `cfg`. */
 int ms_pipeline_start(struct uv_loop_s *loop, const ms_config *cfg, ms_error *err);
 
+/* --config-test: load every enabled forwarder's encoder and check its options
+ * without starting anything. Returns MS_OK or the first error. */
+int ms_pipeline_validate(const ms_config *cfg, ms_error *err);
+
 /* Apply a new config: forwarders whose section did not change keep running
  * with their buffers; changed ones are replaced (the old one hands over its
  * queue), removed ones drain and stop. Scripts are re-read; one that fails to

@@ -55,7 +55,7 @@ typedef struct ms_check {
     int killed;                   /* why: 0 no, 1 timeout, 2 memory */
     /* schedule */
     uv_timer_t timer;  /* next run */
-    uv_timer_t resume; /* continue a sliced run */
+    uv_idle_t resume;  /* continue a sliced run on the next loop turn */
     int closing, handles;
     run_state state;
     double run_ts;
@@ -497,9 +497,10 @@ static void finish_run(ms_check *c, int ok, const char *msg)
     if (once_pending > 0) once_pending--;
 }
 
-static void resume_cb(uv_timer_t *t)
+static void resume_cb(uv_idle_t *t)
 {
     ms_check *c = t->data;
+    uv_idle_stop(t);
     if (c->state != ST_RUNNING || !c->co) return;
     if (!c->killed && uv_hrtime() >= c->deadline) c->killed = 1;
     if (c->killed) {
@@ -526,9 +527,9 @@ static void step(ms_check *c, int nargs)
     current = NULL;
     if (!c->killed && ms_lua_oom(c->lua)) c->killed = 2;
     if (r == LUA_YIELD) {
-        /* sliced (or killed at a yield point): continue or kill on the next turn */
-        lua_settop(c->co, 0);
-        uv_timer_start(&c->resume, resume_cb, 0, 0);
+        /* sliced (or killed at a yield point): continue or kill on the next
+         * loop turn, after the loop has polled for I/O and run due timers */
+        uv_idle_start(&c->resume, resume_cb);
         return;
     }
     if (r == 0) {
@@ -640,7 +641,7 @@ static void check_stop(ms_check *c)
 static void check_arm(ms_check *c, int run_now)
 {
     uv_timer_init(loop, &c->timer);
-    uv_timer_init(loop, &c->resume);
+    uv_idle_init(loop, &c->resume);
     c->timer.data = c->resume.data = c;
     c->handles = 2;
     /* first run: spread over the interval so many checks do not fire together */
@@ -797,6 +798,20 @@ int ms_checks_start(uv_loop_t *l, const ms_config *cfg, ms_error *err)
     return MS_OK;
 }
 
+int ms_checks_validate(uv_loop_t *l, const ms_config *cfg)
+{
+    loop = l;
+    cur_cfg = cfg;
+    uint64_t before = load_errors;
+    ms_check *list = sync_checks(cfg, NULL, 0, 0);
+    while (list) {
+        ms_check *c = list;
+        list = c->next;
+        check_stop(c);
+    }
+    return (int)(load_errors - before);
+}
+
 int ms_checks_reload(const ms_config *cfg)
 {
     cur_cfg = cfg;
@@ -843,7 +858,7 @@ int ms_checks_run_once(uv_loop_t *l, const ms_config *cfg, const char *only, FIL
         found_only = 1;
         c->capture = ms_batch_new(64);
         uv_timer_init(loop, &c->timer);
-        uv_timer_init(loop, &c->resume);
+        uv_idle_init(loop, &c->resume);
         c->timer.data = c->resume.data = c;
         c->handles = 2;
         once_pending++;
@@ -943,7 +958,7 @@ static int l_run_check(lua_State *L)
     }
     c->capture = ms_batch_new(64);
     uv_timer_init(loop, &c->timer);
-    uv_timer_init(loop, &c->resume);
+    uv_idle_init(loop, &c->resume);
     c->timer.data = c->resume.data = c;
     c->handles = 2;
     once_pending = 1;

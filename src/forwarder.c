@@ -319,6 +319,10 @@ int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const 
     if ((rc = ms_lua_pcall(L, 2, 1, err)) != MS_OK) goto fail_lua;
     f->encode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_settop(L, top);
+    if (!loop) { /* validation only (--config-test): nothing is started */
+        *out = f;
+        return MS_OK;
+    }
     if ((rc = f->tp->start(f, err)) != MS_OK) goto fail;
     ms_stats_register(stats_provider, f);
     *out = f;

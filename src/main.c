@@ -228,13 +228,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    if (mode == O_CONFIG_TEST) {
-        printf("%s: ok\n", cfg->path);
-        ms_config_free(cfg);
-        return 0;
-    }
     apply_globals(cfg);
     loop = uv_default_loop();
+    if (mode == O_CONFIG_TEST) {
+        /* the schema is checked; now the forwarders' options and the checks */
+        int bad = ms_pipeline_validate(cfg, &err) != MS_OK;
+        if (bad) fprintf(stderr, "%s\n", err.msg);
+        bad |= ms_checks_validate(loop, cfg) > 0;
+        if (!bad) printf("%s: ok\n", cfg->path);
+        ms_config_free(cfg);
+        ms_series_reset();
+        return bad;
+    }
     int rc;
     if (mode == O_TEST || mode == O_CHECK) {
         rc = ms_checks_run_once(loop, cfg, check_name, stdout, &err) == MS_OK ? 0 : 1;

@@ -84,6 +84,22 @@ static fwd_entry *make_forwarders(const ms_config *cfg, fwd_entry **old, ms_erro
     return list;
 }
 
+int ms_pipeline_validate(const ms_config *cfg, ms_error *err)
+{
+    ms_lua_opts o = {1, 0, &cfg->paths.lua};
+    ms_lua *l = ms_lua_new(&o, err);
+    if (!l) return err ? err->code : MS_ENOMEM;
+    int rc = MS_OK;
+    const ms_node *fs = cfg->forwarders;
+    for (size_t i = 0; fs && i < fs->n && rc == MS_OK; i++) {
+        ms_forwarder *f = NULL;
+        rc = ms_forwarder_new(NULL, ms_lua_state(l), cfg, fs->items[i]->key, fs->items[i], &f, err);
+        ms_forwarder_free(f);
+    }
+    ms_lua_free(l);
+    return rc;
+}
+
 static void flush_cb(uv_timer_t *t)
 {
     (void)t;
