@@ -36,6 +36,11 @@ double ms_ffi_now(void);
 /* Log `msg` at level (0 debug .. 3 error), prefixed with `where` (file:line). */
 void ms_ffi_log(int level, const char *where, const char *msg);
 
+/* Size or offset of a shared struct or field, by name ("ms_sample",
+ * "ms_sample.series", ...), or (size_t)-1 for an unknown name. Lets a test
+ * check that lua/moonstat/ffi.lua declares the same layout as the headers. */
+size_t ms_ffi_layout(const char *what);
+
 /* Parse helpers shared with config.yaml (0 on success). */
 int ms_ffi_parse_duration(const char *s, double *out);
 int ms_ffi_parse_size(const char *s, double *out);

@@ -53,13 +53,18 @@ M.kind_names = K.kind_names
 M.GAUGE, M.COUNTER, M.RATE, M.HEALTH, M.EVENT = K.GAUGE, K.COUNTER, K.RATE, K.HEALTH, K.EVENT
 
 -- Format a number the way time-series databases read it back: integers
--- without a fraction, others with up to 17 significant digits.
-local floor, fmt, huge = math.floor, string.format, math.huge
+-- without a fraction, others with the fewest digits (15 to 17) that read
+-- back to the same double.
+local floor, fmt, huge, tonumber = math.floor, string.format, math.huge, tonumber
 function M.number(v)
   if v == floor(v) and v > -1e15 and v < 1e15 then return fmt("%d", v) end
   if v ~= v then return "NaN" end
   if v == huge then return "+Inf" end
   if v == -huge then return "-Inf" end
+  local s = fmt("%.15g", v)
+  if tonumber(s) == v then return s end
+  s = fmt("%.16g", v)
+  if tonumber(s) == v then return s end
   return fmt("%.17g", v)
 end
 

@@ -219,17 +219,19 @@ end
 
 ---------------------------------------------------------------- caches
 
--- One cache per forwarder (its opts table) and format; rebuilt when the
--- format-shaping options change.
+-- One cache per forwarder (its opts table): the lines built per series id,
+-- plus the options that shaped them; rebuilt when those change. Holds the
+-- sanitized prefix too, so a batch does no string work before its loop.
 local caches = setmetatable({}, { __mode = "k" })
 
 local function cache_for(opts, what, mode, prefix)
   local c = caches[opts]
   if c == nil or c.what ~= what or c.mode ~= mode or c.prefix ~= prefix then
-    c = { what = what, mode = mode, prefix = prefix, lines = {} }
+    c = { what = what, mode = mode, prefix = prefix, lines = {},
+          gprefix = M.graphite_name(prefix or "") }
     caches[opts] = c
   end
-  return c.lines
+  return c
 end
 
 ---------------------------------------------------------------- encoders
@@ -257,7 +259,7 @@ local MODES = { path = true, tagged = true, none = true }
 
 local function graphite_run(batch, out, lines, first, n)
   local s = batch.s
-  local last_ts, ts_text = nil, ""
+  local last_ts, ts_text = -huge, "" -- numbers from the start: stable types for the JIT
   for i = first, n - 1 do
     local smp = s[i]
     local v = smp.value
@@ -287,19 +289,19 @@ function M.encode_graphite(batch, out, opts, mode, prefix, who)
     error(("%s forwarder: unknown tag_mode '%s' (path | tagged | none)"):format(
       who or "graphite", tostring(mode)), 0)
   end
-  prefix = M.graphite_name(prefix or "")
-  local lines = cache_for(opts, "graphite", mode, prefix)
+  local c = cache_for(opts, "graphite", mode, prefix)
+  local lines, gprefix = c.lines, c.gprefix
   local n = batch.n
   local i = graphite_run(batch, out, lines, 0, n)
   while i < n do
-    graphite_cold(batch, lines, i, mode, prefix)
+    graphite_cold(batch, lines, i, mode, gprefix)
     i = graphite_run(batch, out, lines, i, n)
   end
 end
 
 local function influx_run(batch, out, lines, first, n)
   local s = batch.s
-  local last_ts, ts_text = nil, ""
+  local last_ts, ts_text = -huge, "" -- numbers from the start: stable types for the JIT
   for i = first, n - 1 do
     local smp = s[i]
     local pre = lines[smp.series]
@@ -343,7 +345,7 @@ end
 -- events write text="" only. NaN and infinities are skipped (line protocol
 -- has no such float).
 function M.encode_influx(batch, out, opts)
-  local lines = cache_for(opts, "influx")
+  local lines = cache_for(opts, "influx").lines
   local n = batch.n
   local i = influx_run(batch, out, lines, 0, n)
   while i < n do

@@ -33,7 +33,7 @@ local function report(cond, what)
     print(("ok %d - %s"):format(T.n, what))
   else
     T.failed = T.failed + 1
-    local info = debug.getinfo(3, "Sl")
+    local info = debug.getinfo(3, "Sl") or { short_src = "?", currentline = 0 }
     print(("not ok %d - %s (%s:%d)"):format(T.n, what, info.short_src, info.currentline))
   end
   return cond
