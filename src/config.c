@@ -521,9 +521,10 @@ static int set_field(const ms_field *f, const ms_node *n, char *dst, const where
         return MS_OK;
     }
     case MS_T_NUMBER: {
-        char *end;
-        double x = v && !v[strspn(v, "0123456789+-.eE")] ? strtod(v, &end) : NAN;
-        if (!v || !*v || *end || !isfinite(x)) return field_error(w, n, "a number", NULL, err);
+        char *end = NULL;
+        double x = NAN;
+        if (v && *v && !v[strspn(v, "0123456789+-.eE")]) x = strtod(v, &end);
+        if (!end || *end || !isfinite(x)) return field_error(w, n, "a number", NULL, err);
         *(double *)dst = x;
         return MS_OK;
     }
