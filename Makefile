@@ -3,6 +3,7 @@
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+SYSCONFDIR ?= /etc
 VERSION  := 0.1.0
 PKGS     := luajit libuv libcurl yaml-0.1
 
@@ -74,17 +75,17 @@ install: moonstat
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/moonstat \
 		$(DESTDIR)$(PREFIX)/share/moonstat/lua $(DESTDIR)$(PREFIX)/share/moonstat/checks \
 		$(DESTDIR)$(PREFIX)/share/moonstat/forwarders $(DESTDIR)$(PREFIX)/share/moonstat/scripts \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)/etc/moonstat
+		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(SYSCONFDIR)/moonstat
 	install -m 755 moonstat $(DESTDIR)$(PREFIX)/bin/moonstat
 	cp -R lua/. $(DESTDIR)$(PREFIX)/share/moonstat/lua/
 	cp -R checks/. $(DESTDIR)$(PREFIX)/share/moonstat/checks/
 	cp -R forwarders/. $(DESTDIR)$(PREFIX)/share/moonstat/forwarders/
 	sed -e 's|@DATADIR@|$(PREFIX)/share/moonstat|g' dist/config.example.yaml \
 		> $(DESTDIR)$(PREFIX)/share/moonstat/config.example.yaml
-	test -e $(DESTDIR)/etc/moonstat/config.yaml || \
+	test -e $(DESTDIR)$(SYSCONFDIR)/moonstat/config.yaml || \
 		install -m 644 $(DESTDIR)$(PREFIX)/share/moonstat/config.example.yaml \
-		$(DESTDIR)/etc/moonstat/config.yaml
-	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' dist/moonstat.service \
+		$(DESTDIR)$(SYSCONFDIR)/moonstat/config.yaml
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|/etc/moonstat|$(SYSCONFDIR)/moonstat|g' dist/moonstat.service \
 		> $(DESTDIR)$(PREFIX)/lib/systemd/system/moonstat.service
 
 uninstall:

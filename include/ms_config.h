@@ -133,6 +133,8 @@ typedef struct ms_agent_config {
     uint64_t check_memory; /* bytes of Lua heap per check */
     double check_slice;    /* s; longest a check runs before it yields the loop */
     double stats_interval; /* how often moonstat_* self metrics are emitted */
+    double flush_interval; /* how often the pipeline forwards what it gathered */
+    int64_t pipeline_batch; /* samples gathered before an early flush (bound: twice this) */
 } ms_agent_config;
 
 typedef struct ms_paths_config {

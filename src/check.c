@@ -358,6 +358,7 @@ static int load_state(ms_check *c, const ms_config *cfg, lua_State *cfg_from, in
     c->memory = memory;
     lua_settop(L, 0);
     lua_gc(L, LUA_GCCOLLECT, 0);
+    lua_gc(L, LUA_GCSETPAUSE, 120); /* many small heaps: collect sooner than the default 200% */
     ms_lua_free(c->lua);
     c->lua = l;
     c->co = NULL;
@@ -468,9 +469,13 @@ static void where(lua_State *co, char *out, size_t cap)
 static void finish_run(ms_check *c, int ok, const char *msg)
 {
     lua_State *L = ms_lua_state(c->lua);
-    luaL_unref(L, LUA_REGISTRYINDEX, c->co_ref);
-    c->co = NULL;
-    c->co_ref = LUA_NOREF;
+    if (ok && lua_status(c->co) == 0) {
+        lua_settop(c->co, 0); /* finished cleanly: the next run reuses this coroutine */
+    } else {
+        luaL_unref(L, LUA_REGISTRYINDEX, c->co_ref);
+        c->co = NULL;
+        c->co_ref = LUA_NOREF;
+    }
     c->runs++;
     c->last_duration = (double)(uv_hrtime() - c->run_start) / 1e9;
     c->last_run = c->run_ts;
@@ -555,8 +560,10 @@ static void start_run(ms_check *c)
 {
     lua_State *L = ms_lua_state(c->lua);
     lua_settop(L, 0);
-    c->co = lua_newthread(L);
-    c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (!c->co) {
+        c->co = lua_newthread(L);
+        c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     c->state = ST_RUNNING;
     c->run_ts = ms_now();
     c->run_start = uv_hrtime();

@@ -735,6 +735,11 @@ const ms_field ms_config_agent_fields[] = {
     AF(check_memory, MS_T_SIZE, "16MiB", "default Lua heap limit of one check"),
     AF(check_slice, MS_T_DURATION, "10ms", "longest a check runs before it yields the event loop"),
     AF(stats_interval, MS_T_DURATION, "10s", "how often moonstat_* self metrics are emitted"),
+    AF(flush_interval, MS_T_DURATION, "200ms",
+       "how often the pipeline hands gathered samples to the forwarders"),
+    AF(pipeline_batch, MS_T_INT, "10000",
+       "samples gathered before an early flush; past twice this, new samples are dropped "
+       "(moonstat_pipeline_dropped_samples_total)"),
     {NULL, 0, NULL, 0, NULL}};
 
 /* clang-format off */
@@ -817,7 +822,8 @@ static int validate_agent(ms_config *c, ms_error *err)
                {"shutdown_timeout", offsetof(ms_agent_config, shutdown_timeout), 1},
                {"check_timeout", offsetof(ms_agent_config, check_timeout), 0},
                {"check_slice", offsetof(ms_agent_config, check_slice), 0},
-               {"stats_interval", offsetof(ms_agent_config, stats_interval), 0}};
+               {"stats_interval", offsetof(ms_agent_config, stats_interval), 0},
+               {"flush_interval", offsetof(ms_agent_config, flush_interval), 0}};
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++) {
         double v = *(double *)((char *)a + pos[i].off);
         if (v > 0 || (pos[i].allow_zero && v == 0)) continue;
@@ -832,6 +838,12 @@ static int validate_agent(ms_config *c, ms_error *err)
         return ms_error_set(err, MS_EINVAL,
                             "%s:%d:%d: agent.max_series: must be between 1 and %u, got %lld",
                             c->path, n ? n->line : 0, n ? n->col : 0, UINT32_MAX, (long long)ms);
+    }
+    if (a->pipeline_batch < 1 || a->pipeline_batch > 10000000) {
+        const ms_node *n = ms_node_get(an, "pipeline_batch");
+        return ms_error_set(err, MS_EINVAL,
+                            "%s:%d:%d: agent.pipeline_batch: must be between 1 and 10000000",
+                            c->path, n ? n->line : 0, n ? n->col : 0);
     }
     if (!a->check_memory) {
         const ms_node *n = ms_node_get(an, "check_memory");

@@ -101,6 +101,7 @@ typedef struct request {
     int close;     /* the client asked to close (or HTTP/1.0) */
     int keepalive; /* "Connection: keep-alive" */
     int chunked;   /* Transfer-Encoding present */
+    int expect;    /* Expect: 100-continue (the body may never come) */
     int64_t clen;  /* Content-Length or -1 */
 } request;
 
@@ -437,6 +438,8 @@ static int parse_header(char *line, size_t n, request *r)
         r->clen = val;
     } else if (name_len == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
         r->chunked = 1;
+    } else if (name_len == 6 && strncasecmp(line, "expect", 6) == 0) {
+        r->expect = 1;
     }
     return 0;
 }
@@ -571,7 +574,9 @@ static void conn_process(conn *c)
             return;
         }
         if (r.clen > 0) {
-            if ((uint64_t)r.clen > MS_HTTPD_MAX_SKIP)
+            /* No route takes a body: skip it, or close when it is large or
+             * the client waits for a 100 Continue it will not get. */
+            if ((uint64_t)r.clen > MS_HTTPD_MAX_SKIP || r.expect)
                 r.close = 1;
             else
                 c->skip = (uint64_t)r.clen;

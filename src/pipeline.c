@@ -1,8 +1,9 @@
 /*
  * pipeline.c - samples from every source to every forwarder (see
  * ms_pipeline.h). Submitted batches are merged into one pending batch that is
- * forwarded every FLUSH_MS or as soon as it holds max_pending samples; past
- * twice that bound new samples are dropped and counted.
+ * forwarded every agent.flush_interval or as soon as it holds
+ * agent.pipeline_batch samples; past twice that bound new samples are dropped
+ * and counted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,6 @@
 #include "ms_pipeline.h"
 #include "ms_stats.h"
 
-#define FLUSH_MS 200
 
 typedef struct fwd_entry {
     struct fwd_entry *next;
@@ -118,8 +118,11 @@ int ms_pipeline_start(uv_loop_t *l, const ms_config *cfg, ms_error *err)
         if (err) *err = ferr;
         return ferr.code;
     }
+    max_pending = (uint32_t)cfg->agent.pipeline_batch;
+    uint64_t ms = (uint64_t)(cfg->agent.flush_interval * 1000);
+    if (ms < 1) ms = 1;
     uv_timer_init(loop, &flush_timer);
-    uv_timer_start(&flush_timer, flush_cb, FLUSH_MS, FLUSH_MS);
+    uv_timer_start(&flush_timer, flush_cb, ms, ms);
     ms_stats_register(stats_provider, NULL);
     return MS_OK;
 }
@@ -132,6 +135,9 @@ static void free_done(ms_forwarder *f)
 int ms_pipeline_reload(const ms_config *cfg, ms_error *err)
 {
     ms_pipeline_flush();
+    max_pending = (uint32_t)cfg->agent.pipeline_batch;
+    uint64_t ms = (uint64_t)(cfg->agent.flush_interval * 1000);
+    uv_timer_set_repeat(&flush_timer, ms < 1 ? 1 : ms);
     fwd_entry *old = fwds;
     fwds = make_forwarders(cfg, &old, err);
     while (old) { /* removed or replaced: drain briefly, then stop */

@@ -322,7 +322,8 @@ static int scrape_options(ms_forwarder *f, scrape *sc, char *host, size_t hostca
 }
 
 /* Start: read the options, then listen (or join the listener a previous
- * instance of this forwarder holds, taking over its store). */
+ * instance of this forwarder holds, taking over its store). Without a loop
+ * (moonstat --config-test) only the options are checked. */
 static int scrape_start(ms_forwarder *f, ms_error *err)
 {
     scrape *sc = calloc(1, sizeof *sc);
@@ -334,6 +335,10 @@ static int scrape_start(ms_forwarder *f, ms_error *err)
     if (rc != MS_OK) {
         scrape_free(sc);
         return rc;
+    }
+    if (!ms_forwarder_loop(f)) { /* --config-test: the options were all to check */
+        scrape_free(sc);
+        return MS_OK;
     }
     sc->last_expire = uv_now(ms_forwarder_loop(f));
     const char *name = ms_forwarder_name(f);
@@ -359,6 +364,8 @@ static int scrape_start(ms_forwarder *f, ms_error *err)
             sc->st = prev->st;
             prev->st = tmp;
         }
+        ms_forwarder_log(f, MS_LOG_INFO, "serving /metrics on %s:%d (kept open, %u series kept)",
+                         host, port, sc->st.count);
     } else {
         l = calloc(1, sizeof *l);
         if (!l) {

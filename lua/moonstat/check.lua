@@ -41,11 +41,17 @@ local values, kinds, n = {}, {}, 0
 local run_ts = math.floor(C.ms_ffi_now())
 local type, tostring, tonumber, pairs, error = type, tostring, tonumber, pairs, error
 
+-- C arrays for values and kinds, grown by doubling and reused across runs.
+local cap, vals, ks = 0, nil, nil
+
 -- Hand what was gathered to C in one call. Returns the number kept.
 local function flush()
   if n == 0 then return 0 end
-  local vals = ffi.new("double[?]", n)
-  local ks = ffi.new("uint8_t[?]", n)
+  if n > cap then
+    cap = math.max(16, cap * 2, n)
+    vals = ffi.new("double[?]", cap)
+    ks = ffi.new("uint8_t[?]", cap)
+  end
   for i = 1, n do
     vals[i - 1] = values[i]
     ks[i - 1] = kinds[i]

@@ -5,10 +5,11 @@
 --   Graphite plaintext      <path> <value> <unix seconds>\n
 --   InfluxDB line protocol  <measurement>[,<k>=<v>...] <fields> <unix ns>\n
 --
--- The pure helpers (number, ns, sanitizers, escapers, series_* builders)
--- need only string functions, so they can be tested with plain `luajit`.
--- The batch encoders (encode_graphite, encode_influx, encode_format) use
--- moonstat.encoder for series ids and sample texts.
+-- The helpers (number, ns, the graphite_* sanitizers, the influx_*
+-- escapers, graphite_series, influx_series) need only string functions: they
+-- work in plain `luajit` with lua/ on package.path. The batch encoders
+-- (encode_graphite, encode_influx, encode_format) also need the C core, via
+-- moonstat.encoder (series ids -> names and tags, sample texts).
 --
 -- Speed: everything a series contributes to a line (the Graphite path, the
 -- Influx measurement and tag set) is built once per series id and kept in a
@@ -16,33 +17,43 @@
 -- steady state formats only the value and the timestamp. Nothing here uses
 -- string patterns, gsub, pairs or closures on the per-sample path, so the
 -- encode loops compile with the JIT (tests/lua/test_encoders.lua checks it).
+local ffi = require "ffi"
 local buffer = require "string.buffer"
 local E = require "moonstat.encoder"
 
 local byte, sub, find, fmt = string.byte, string.sub, string.find, string.format
 local floor, huge, tonumber, error, tostring = math.floor, math.huge, tonumber, error, tostring
-local series, text = E.series, E.text
+local series, ffi_string = E.series, ffi.string
 local COUNTER, HEALTH, EVENT = E.COUNTER, E.HEALTH, E.EVENT
 
 local M = {}
 
 ---------------------------------------------------------------- numbers
+--
+-- The functions the hot loops call never end in a tail call of a builtin
+-- (`return fmt(...)`): when such a function gets hot on its own, LuaJIT
+-- starts a trace at it, and the builtin returning straight into the loop
+-- aborts that trace ("leaving loop in root trace"); aborts repeated enough
+-- blacklist the function and with it every loop that calls it.
 
 -- A finite number as text databases read back exactly: integers (|v| < 1e15)
--- without a fraction, others with the fewest significant digits (15, 16 or
--- 17) that read back as the same double. Callers skip NaN and infinities.
+-- without a fraction, others with the fewest digits (15, 16 or 17) that read
+-- back as the same double (as moonstat.encoder's number, without its tail
+-- calls). Callers skip NaN and infinities.
 local function number(v)
-  if v == floor(v) and v > -1e15 and v < 1e15 then return fmt("%d", v) end
-  local s = fmt("%.15g", v)
-  if tonumber(s) == v then return s end
-  s = fmt("%.16g", v)
-  if tonumber(s) == v then return s end
-  return fmt("%.17g", v)
+  local s
+  if v == floor(v) and v > -1e15 and v < 1e15 then
+    s = fmt("%d", v)
+  else
+    s = fmt("%.15g", v)
+    if tonumber(s) ~= v then
+      s = fmt("%.16g", v)
+      if tonumber(s) ~= v then s = fmt("%.17g", v) end
+    end
+  end
+  return s
 end
 M.number = number
-
-local function finite(v) return v == v and v ~= huge and v ~= -huge end
-M.finite = finite
 
 -- Unix seconds (fractional) -> integer nanoseconds as text, rounded to the
 -- microsecond: a double near today's epoch holds nothing finer.
@@ -50,8 +61,13 @@ local function ns(ts)
   local sec = floor(ts)
   local us = floor((ts - sec) * 1e6 + 0.5)
   if us >= 1000000 then sec, us = sec + 1, us - 1000000 end
-  if sec == 0 then return fmt("%d000", us) end
-  return fmt("%d%06d000", sec, us)
+  local s
+  if sec == 0 then
+    s = fmt("%d000", us)
+  else
+    s = fmt("%d%06d000", sec, us)
+  end
+  return s
 end
 M.ns = ns
 
@@ -126,7 +142,10 @@ local function trim_dots(s)
     if b == 46 then
       want_dot = #scratch > 0
     else
-      if want_dot then scratch:put(".") ; want_dot = false end
+      if want_dot then
+        scratch:put(".")
+        want_dot = false
+      end
       scratch:put(sub(s, i, i))
     end
   end
@@ -255,6 +274,14 @@ local function cache_text(t)
   ntexts = ntexts + 1
 end
 
+-- A sample's text (msg or level offset) from the batch's text arena, ""
+-- for none: moonstat.encoder's text(), without its tail call.
+local function sample_text(arena, off)
+  if off == 0 then return "" end
+  local s = ffi_string(arena + off - 1)
+  return s
+end
+
 local MODES = { path = true, tagged = true, none = true }
 
 local function graphite_run(batch, out, lines, first, n)
@@ -300,7 +327,7 @@ function M.encode_graphite(batch, out, opts, mode, prefix, who)
 end
 
 local function influx_run(batch, out, lines, first, n)
-  local s = batch.s
+  local s, arena = batch.s, batch.text
   local last_ts, ts_text = -huge, "" -- numbers from the start: stable types for the JIT
   for i = first, n - 1 do
     local smp = s[i]
@@ -311,12 +338,12 @@ local function influx_run(batch, out, lines, first, n)
       local ts = smp.ts
       if ts ~= last_ts then last_ts, ts_text = ts, ns(ts) end
       if kind == EVENT then
-        local t = texts[text(batch, smp.msg) or ""]
+        local t = texts[sample_text(arena, smp.msg)]
         if t == nil then return i end
         out:put(pre, 'text="', t, '" ', ts_text, "\n")
       elseif kind == HEALTH then
-        local m = texts[text(batch, smp.msg) or ""]
-        local l = texts[text(batch, smp.level) or ""]
+        local m = texts[sample_text(arena, smp.msg)]
+        local l = texts[sample_text(arena, smp.level)]
         if m == nil or l == nil then return i end
         out:put(pre, "value=", number(v), ',message="', m, '",level="', l, '" ', ts_text, "\n")
       elseif kind == COUNTER and v == floor(v) and v > -9.2e18 and v < 9.2e18 then
@@ -336,8 +363,8 @@ local function influx_cold(batch, lines, i)
     local se = series(id)
     lines[id] = se and M.influx_series(se.name, se.tags, se.keys) or false
   end
-  cache_text(text(batch, smp.msg) or "")
-  cache_text(text(batch, smp.level) or "")
+  cache_text(sample_text(batch.text, smp.msg))
+  cache_text(sample_text(batch.text, smp.level))
 end
 
 -- InfluxDB line protocol for a batch: field value=<float> (counters with an
