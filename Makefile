@@ -26,7 +26,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps run test test-only unit asan bench install uninstall format format-check clean fuzz
+PHONY_EXTRA := deps-build asan-unit fuzz-build
+.PHONY: all deps $(PHONY_EXTRA) run test test-only unit asan bench install uninstall format format-check clean fuzz
 
 all: moonstat
 
@@ -45,17 +46,21 @@ unit: $(UNIT_BIN)
 
 -include $(OBJ:.o=.d)
 
-# Install the Debian packages that are missing (build, run and test peers).
+# Install the Debian packages that are missing: deps-build for building and
+# running, deps for everything the tests and benchmarks also need (peers).
 deps:
 	@sh tools/deps.sh
 
-run: deps moonstat
+deps-build:
+	@sh tools/deps.sh build
+
+run: deps-build moonstat
 	./moonstat -c config.yaml
 
 # Every test: C unit tests, Lua tests, integration tests with real peers, then
 # the whole suite again under ASan+UBSan. Closing line: "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory moonstat unit
+	@$(MAKE) --no-print-directory moonstat unit fuzz-build
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" \
 		MS_BIN=build-asan/moonstat build-asan/moonstat asan-unit
 	@sh tests/run.sh
@@ -93,10 +98,31 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/lib/systemd/system/moonstat.service
 
 format:
-	clang-format -i src/*.c include/*.h tests/unit/*.c tests/unit/*.h
+	clang-format -i src/*.c include/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
 
 format-check:
-	clang-format --dry-run -Werror src/*.c include/*.h tests/unit/*.c tests/unit/*.h
+	clang-format --dry-run -Werror src/*.c include/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
 
 clean:
-	rm -rf build build-asan moonstat tests/tmp
+	rm -rf build build-asan build-fuzz moonstat tests/tmp bench/out
+
+# libFuzzer harnesses (clang): fuzz/fuzz_<name>.c linked with the core
+# objects built with -fsanitize=fuzzer-no-link,address,undefined.
+# `make fuzz` runs each for FUZZ_SECONDS (60); tests/integration/test_fuzz.sh
+# runs each over its corpus plus a few thousand mutations.
+FUZZ_SRC   := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+FUZZ_SECONDS ?= 60
+build-fuzz/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	clang -O1 -g -fsanitize=fuzzer-no-link,address,undefined $(MS_CFLAGS) -c -o $@ $<
+FUZZ_OBJ   := $(filter-out build-fuzz/main.o,$(SRC:src/%.c=build-fuzz/%.o))
+# each harness #includes the module it fuzzes (to reach static parsers), so
+# that module's object is left out of its link
+.SECONDEXPANSION:
+build-fuzz/fuzz_%: fuzz/fuzz_%.c $$(filter-out build-fuzz/$$*.o,$$(FUZZ_OBJ))
+	clang -O1 -g -fsanitize=fuzzer,address,undefined $(MS_CFLAGS) $(MS_LDFLAGS) -o $@ $^ $(MS_LIBS)
+fuzz-build: $(FUZZ_BIN)
+fuzz: fuzz-build
+	@for f in $(FUZZ_BIN); do n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n fuzz/corpus/$$n || exit 1; done

@@ -44,8 +44,8 @@ void ms_checks_stop(void);
  * completion, printing the samples it produced, one per line:
  *   name{k=v,...} value kind [message]
  * Returns MS_OK when every check ran without error, else the first error. */
-int ms_checks_run_once(struct uv_loop_s *loop, const ms_config *cfg, const char *only,
-                       FILE *out, ms_error *err);
+int ms_checks_run_once(struct uv_loop_s *loop, const ms_config *cfg, const char *only, FILE *out,
+                       ms_error *err);
 
 /* JSON object for /health: {"checks":{"cpu":{"last_run":..,"status":"ok",
  * "error":null,"runs":..,"errors":..,"duration":..}, ...}}. */

@@ -27,13 +27,13 @@ typedef enum { MS_NODE_SCALAR = 0, MS_NODE_MAP, MS_NODE_SEQ } ms_node_type;
 typedef struct ms_node ms_node;
 struct ms_node {
     ms_node_type type;
-    int line, col;     /* where the node starts, 1-based */
-    char *key;         /* when the node is a map value: its key; else NULL */
+    int line, col; /* where the node starts, 1-based */
+    char *key;     /* when the node is a map value: its key; else NULL */
     int key_line, key_col;
-    char *value;       /* SCALAR: the text (never NULL for scalars) */
-    int plain;         /* SCALAR: 1 when unquoted (so `10` may be a number, "10" is a string) */
-    size_t n;          /* MAP: number of key/value pairs; SEQ: number of items */
-    ms_node **items;   /* MAP: values (each with ->key); SEQ: items */
+    char *value;     /* SCALAR: the text (never NULL for scalars) */
+    int plain;       /* SCALAR: 1 when unquoted (so `10` may be a number, "10" is a string) */
+    size_t n;        /* MAP: number of key/value pairs; SEQ: number of items */
+    ms_node **items; /* MAP: values (each with ->key); SEQ: items */
 };
 
 /* Parse a YAML file into a tree. Returns MS_OK and *out (caller frees with
@@ -121,19 +121,19 @@ void ms_schema_write_doc(const ms_field *fields, const char *section, void *stre
 /* ---- the moonstat config ---- */
 
 typedef struct ms_agent_config {
-    char *hostname;        /* "" in file: the system's (filled in by ms_config_load) */
-    double interval;       /* default check interval, s */
-    ms_tags tags;          /* added to every sample */
+    char *hostname;  /* "" in file: the system's (filled in by ms_config_load) */
+    double interval; /* default check interval, s */
+    ms_tags tags;    /* added to every sample */
     char *log_level;
-    uint64_t max_series;   /* bound of the series table */
+    uint64_t max_series;     /* bound of the series table */
     double shutdown_timeout; /* how long SIGTERM waits for forwarders to flush */
     /* defaults for every check; each check's section may override them */
-    double check_timeout;  /* s */
-    double check_jitter;   /* s; -1 (default "auto"): 10% of the check's interval */
-    uint64_t check_memory; /* bytes of Lua heap per check */
-    double check_slice;    /* s; longest a check runs before it yields the loop */
-    double stats_interval; /* how often moonstat_* self metrics are emitted */
-    double flush_interval; /* how often the pipeline forwards what it gathered */
+    double check_timeout;   /* s */
+    double check_jitter;    /* s; -1 (default "auto"): 10% of the check's interval */
+    uint64_t check_memory;  /* bytes of Lua heap per check */
+    double check_slice;     /* s; longest a check runs before it yields the loop */
+    double stats_interval;  /* how often moonstat_* self metrics are emitted */
+    double flush_interval;  /* how often the pipeline forwards what it gathered */
     int64_t pipeline_batch; /* samples gathered before an early flush (bound: twice this) */
 } ms_agent_config;
 
@@ -142,9 +142,9 @@ typedef struct ms_paths_config {
 } ms_paths_config;
 
 typedef struct ms_config {
-    char *path;            /* the file it came from (owned) */
-    char *dir;             /* its directory, to resolve relative paths (owned) */
-    ms_node *root;         /* the whole document (owned) */
+    char *path;    /* the file it came from (owned) */
+    char *dir;     /* its directory, to resolve relative paths (owned) */
+    ms_node *root; /* the whole document (owned) */
     ms_agent_config agent;
     ms_paths_config paths;
     const ms_node *checks;     /* map check-name -> section, or NULL */

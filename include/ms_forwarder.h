@@ -73,9 +73,8 @@ const ms_transport *ms_transport_find(const char *name);
  * loop NULL nothing is started (validation); free the result with
  * ms_forwarder_free. */
 struct uv_loop_s;
-int ms_forwarder_new(struct uv_loop_s *loop, lua_State *L, const ms_config *cfg,
-                     const char *name, const ms_node *section, ms_forwarder **out,
-                     ms_error *err);
+int ms_forwarder_new(struct uv_loop_s *loop, lua_State *L, const ms_config *cfg, const char *name,
+                     const ms_node *section, ms_forwarder **out, ms_error *err);
 /* Hand a batch to the forwarder (borrowed). */
 void ms_forwarder_send(ms_forwarder *f, ms_batch *b);
 /* Begin stopping; `done(f)` runs once the transport is closed; then free. */

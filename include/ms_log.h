@@ -19,8 +19,8 @@ int ms_log_parse_level(const char *s, ms_log_level *out);
 void ms_log_write(ms_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define ms_log_debug(...) ms_log_write(MS_LOG_DEBUG, __VA_ARGS__)
-#define ms_log_info(...) ms_log_write(MS_LOG_INFO, __VA_ARGS__)
-#define ms_log_warn(...) ms_log_write(MS_LOG_WARN, __VA_ARGS__)
+#define ms_log_info(...)  ms_log_write(MS_LOG_INFO, __VA_ARGS__)
+#define ms_log_warn(...)  ms_log_write(MS_LOG_WARN, __VA_ARGS__)
 #define ms_log_error(...) ms_log_write(MS_LOG_ERROR, __VA_ARGS__)
 
 #endif

@@ -24,8 +24,8 @@
 typedef struct ms_lua ms_lua;
 
 typedef struct ms_lua_opts {
-    int jit;               /* 1: JIT on; 0: interpreter only */
-    uint64_t memory_limit; /* bytes; 0 = none */
+    int jit;                     /* 1: JIT on; 0: interpreter only */
+    uint64_t memory_limit;       /* bytes; 0 = none */
     const ms_strlist *lua_paths; /* package.path roots (absolute), may be NULL */
 } ms_lua_opts;
 

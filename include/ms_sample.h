@@ -27,11 +27,11 @@ typedef enum {
 
 typedef struct ms_sample {
     double value;
-    double ts;        /* unix time, seconds (fractional) */
-    uint32_t series;  /* ms_series id */
-    uint32_t msg;     /* offset+1 into batch text: message (health/event), 0 none */
-    uint32_t level;   /* offset+1 into batch text: level word ("OK", ...), 0 none */
-    uint8_t kind;     /* ms_kind */
+    double ts;       /* unix time, seconds (fractional) */
+    uint32_t series; /* ms_series id */
+    uint32_t msg;    /* offset+1 into batch text: message (health/event), 0 none */
+    uint32_t level;  /* offset+1 into batch text: level word ("OK", ...), 0 none */
+    uint8_t kind;    /* ms_kind */
     uint8_t pad[3];
 } ms_sample;
 
@@ -39,7 +39,7 @@ typedef struct ms_batch {
     int refs;
     uint32_t n, cap;
     ms_sample *s;
-    char *text;       /* NUL-separated strings referenced by samples */
+    char *text; /* NUL-separated strings referenced by samples */
     uint32_t text_len, text_cap;
 } ms_batch;
 

@@ -27,8 +27,8 @@ typedef struct ms_series {
     const char *name;
     uint32_t name_len;
     uint32_t key_len;
-    const char *key;     /* canonical "name{k=v,k2=v2}" (or just name) - unique per series */
-    const ms_tag *tags;  /* sorted by key, no duplicate keys */
+    const char *key;    /* canonical "name{k=v,k2=v2}" (or just name) - unique per series */
+    const ms_tag *tags; /* sorted by key, no duplicate keys */
 } ms_series;
 
 /* Set the bound (call before interning; may be raised later, never lowered below use). */

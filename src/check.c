@@ -32,9 +32,9 @@
 #include "ms_series.h"
 #include "ms_stats.h"
 
-#define HOOK_COUNT 1000
+#define HOOK_COUNT   1000
 #define LOAD_TIMEOUT 1.0 /* s a check file may run at load time */
-#define MAX_TAGS 64
+#define MAX_TAGS     64
 
 typedef enum { ST_IDLE = 0, ST_RUNNING, ST_DONE } run_state;
 
@@ -54,8 +54,8 @@ typedef struct ms_check {
     uint64_t deadline, slice_end; /* uv_hrtime ns */
     int killed;                   /* why: 0 no, 1 timeout, 2 memory */
     /* schedule */
-    uv_timer_t timer;  /* next run */
-    uv_idle_t resume;  /* continue a sliced run on the next loop turn */
+    uv_timer_t timer; /* next run */
+    uv_idle_t resume; /* continue a sliced run on the next loop turn */
     int closing, handles;
     run_state state;
     double run_ts;
@@ -86,7 +86,8 @@ static int can_yield(lua_State *L)
     lua_Debug ar;
     for (int level = 0; lua_getstack(L, level, &ar); level++) {
         if (!lua_getinfo(L, "Sn", &ar)) return 0;
-        if (ar.what[0] == 'C' && !(ar.name && (!strcmp(ar.name, "pcall") || !strcmp(ar.name, "xpcall"))))
+        if (ar.what[0] == 'C' &&
+            !(ar.name && (!strcmp(ar.name, "pcall") || !strcmp(ar.name, "xpcall"))))
             return 0;
     }
     return 1;
@@ -115,8 +116,12 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth)
 {
     idx = idx < 0 ? lua_gettop(from) + idx + 1 : idx;
     switch (lua_type(from, idx)) {
-    case LUA_TNUMBER: lua_pushnumber(to, lua_tonumber(from, idx)); break;
-    case LUA_TBOOLEAN: lua_pushboolean(to, lua_toboolean(from, idx)); break;
+    case LUA_TNUMBER:
+        lua_pushnumber(to, lua_tonumber(from, idx));
+        break;
+    case LUA_TBOOLEAN:
+        lua_pushboolean(to, lua_toboolean(from, idx));
+        break;
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(from, idx, &n);
@@ -134,7 +139,8 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth)
             lua_pop(from, 1);
         }
         break;
-    default: lua_pushnil(to);
+    default:
+        lua_pushnil(to);
     }
 }
 
@@ -149,7 +155,8 @@ static double num_field(lua_State *L, int idx, const char *k, double dflt)
 
 static int is_common_key(const char *k)
 {
-    static const char *keys[] = {"enabled", "interval", "timeout", "jitter", "memory", "slice", NULL};
+    static const char *keys[] = {"enabled", "interval", "timeout", "jitter",
+                                 "memory",  "slice",    NULL};
     for (int i = 0; keys[i]; i++)
         if (!strcmp(k, keys[i])) return 1;
     return 0;
@@ -348,12 +355,15 @@ static int load_state(ms_check *c, const ms_config *cfg, lua_State *cfg_from, in
     lua_getfield(L, -1, "type");
     c->type = lua_isstring(L, -1) ? strdup(lua_tostring(L, -1)) : NULL;
     lua_pop(L, 1);
-    c->interval = st.interval > 0 ? st.interval : num_field(L, -1, "interval", ag ? ag->interval : 10);
-    c->timeout = st.timeout > 0 ? st.timeout : num_field(L, -1, "timeout", ag ? ag->check_timeout : 10);
+    c->interval =
+        st.interval > 0 ? st.interval : num_field(L, -1, "interval", ag ? ag->interval : 10);
+    c->timeout =
+        st.timeout > 0 ? st.timeout : num_field(L, -1, "timeout", ag ? ag->check_timeout : 10);
     if (c->interval <= 0) c->interval = 10;
     if (c->timeout <= 0) c->timeout = 10;
-    c->jitter = st.jitter >= 0 ? st.jitter
-                               : (ag && ag->check_jitter >= 0 ? ag->check_jitter : c->interval / 10);
+    c->jitter = st.jitter >= 0
+                    ? st.jitter
+                    : (ag && ag->check_jitter >= 0 ? ag->check_jitter : c->interval / 10);
     c->slice = st.slice > 0 ? st.slice : (ag ? ag->check_slice : 0.01);
     c->memory = memory;
     lua_settop(L, 0);
@@ -716,8 +726,8 @@ static void warn_orphans(const ms_config *cfg, const found *f, size_t n)
         int have = 0;
         for (size_t j = 0; j < n && !have; j++) have = !strcmp(f[j].name, s->key);
         if (!have)
-            ms_log_warn("%s:%d:%d: checks.%s: no file %s.lua in the checks directories",
-                        cfg->path, s->key_line, s->key_col, s->key, s->key);
+            ms_log_warn("%s:%d:%d: checks.%s: no file %s.lua in the checks directories", cfg->path,
+                        s->key_line, s->key_col, s->key, s->key);
     }
 }
 
@@ -847,7 +857,12 @@ int ms_checks_count(void)
 static void print_sample(FILE *out, const ms_batch *b, const ms_sample *s)
 {
     const ms_series *ser = ms_series_get(s->series);
-    fprintf(out, "%s %.17g %s", ser ? ser->key : "?", s->value, ms_kind_name(s->kind));
+    char num[32];
+    for (int prec = 15; prec <= 17; prec++) { /* the shortest text that reads back exactly */
+        snprintf(num, sizeof num, "%.*g", prec, s->value);
+        if (strtod(num, NULL) == s->value) break;
+    }
+    fprintf(out, "%s %s %s", ser ? ser->key : "?", num, ms_kind_name(s->kind));
     if (s->level) fprintf(out, " %s", ms_batch_text(b, s->level));
     if (s->msg) fprintf(out, " %s", ms_batch_text(b, s->msg));
     fputc('\n', out);
@@ -874,7 +889,8 @@ int ms_checks_run_once(uv_loop_t *l, const ms_config *cfg, const char *only, FIL
     while (once_pending > 0) uv_run(loop, UV_RUN_ONCE);
     for (ms_check *c = list; c; c = c->next) {
         if (!c->capture) continue;
-        for (uint32_t i = 0; i < c->capture->n; i++) print_sample(out, c->capture, &c->capture->s[i]);
+        for (uint32_t i = 0; i < c->capture->n; i++)
+            print_sample(out, c->capture, &c->capture->s[i]);
         if (c->errors && rc == MS_OK)
             rc = ms_error_set(err, MS_ELUA, "check %s: %s", c->name, c->last_error);
     }
@@ -929,14 +945,19 @@ static void stats_provider(ms_batch *b, double now, void *ud)
         const char *kv[] = {"check", c->name, NULL};
         ms_stats_add(b, "moonstat_check_runs_total", MS_KIND_COUNTER, (double)c->runs, now, kv);
         ms_stats_add(b, "moonstat_check_errors_total", MS_KIND_COUNTER, (double)c->errors, now, kv);
-        ms_stats_add(b, "moonstat_check_timeouts_total", MS_KIND_COUNTER, (double)c->timeouts, now, kv);
-        ms_stats_add(b, "moonstat_check_skipped_total", MS_KIND_COUNTER, (double)c->skipped, now, kv);
-        ms_stats_add(b, "moonstat_check_samples_total", MS_KIND_COUNTER, (double)c->samples, now, kv);
-        ms_stats_add(b, "moonstat_check_duration_seconds", MS_KIND_GAUGE, c->last_duration, now, kv);
+        ms_stats_add(b, "moonstat_check_timeouts_total", MS_KIND_COUNTER, (double)c->timeouts, now,
+                     kv);
+        ms_stats_add(b, "moonstat_check_skipped_total", MS_KIND_COUNTER, (double)c->skipped, now,
+                     kv);
+        ms_stats_add(b, "moonstat_check_samples_total", MS_KIND_COUNTER, (double)c->samples, now,
+                     kv);
+        ms_stats_add(b, "moonstat_check_duration_seconds", MS_KIND_GAUGE, c->last_duration, now,
+                     kv);
         mem += c->lua ? ms_lua_mem(c->lua) : 0;
     }
     ms_stats_add(b, "moonstat_checks", MS_KIND_GAUGE, ms_checks_count(), now, NULL);
-    ms_stats_add(b, "moonstat_check_load_errors_total", MS_KIND_COUNTER, (double)load_errors, now, NULL);
+    ms_stats_add(b, "moonstat_check_load_errors_total", MS_KIND_COUNTER, (double)load_errors, now,
+                 NULL);
     ms_stats_add(b, "moonstat_lua_check_memory_bytes", MS_KIND_GAUGE, (double)mem, now, NULL);
 }
 

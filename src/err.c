@@ -19,14 +19,23 @@ int ms_error_set(ms_error *err, int code, const char *fmt, ...)
 const char *ms_err_str(int code)
 {
     switch (code) {
-    case MS_OK: return "ok";
-    case MS_ENOMEM: return "out of memory";
-    case MS_EINVAL: return "invalid value";
-    case MS_EIO: return "i/o error";
-    case MS_ENOENT: return "not found";
-    case MS_EFULL: return "limit reached";
-    case MS_ELUA: return "lua error";
-    case MS_ETIMEOUT: return "timed out";
-    default: return "unknown error";
+    case MS_OK:
+        return "ok";
+    case MS_ENOMEM:
+        return "out of memory";
+    case MS_EINVAL:
+        return "invalid value";
+    case MS_EIO:
+        return "i/o error";
+    case MS_ENOENT:
+        return "not found";
+    case MS_EFULL:
+        return "limit reached";
+    case MS_ELUA:
+        return "lua error";
+    case MS_ETIMEOUT:
+        return "timed out";
+    default:
+        return "unknown error";
     }
 }

@@ -95,7 +95,7 @@ static int push_option(ms_forwarder *f, const char *key, const char *type, const
     if (node && node->type != MS_NODE_SCALAR)
         return ms_error_set(err, MS_EINVAL, "%s: forwarders.%s.%s: expected a %s, got a %s", pos,
                             f->name, key, type, node->type == MS_NODE_MAP ? "map" : "list");
-    const char *v = node ? node->value : NULL;
+    const char *v = node ? node->value : NULL, *orig = v;
     char text[64];
     if (!v) { /* default from Lua, already converted by the encoder author: take as is */
         lua_pushnil(L);
@@ -139,9 +139,40 @@ static int push_option(ms_forwarder *f, const char *key, const char *type, const
     if (rc != MS_OK) {
         lua_pop(L, 1);
         return ms_error_set(err, MS_EINVAL, "%s: forwarders.%s.%s: expected %s %s, got '%s'", pos,
-                            f->name, key, !strcmp(type, "address") ? "an" : "a", type, v);
+                            f->name, key, !strcmp(type, "address") ? "an" : "a", type, orig);
     }
     return add_opt(f, key, v);
+}
+
+/* When the option's spec (at index spec) lists `choices`, the value at -1
+ * must be one of them. */
+static int check_choice(ms_forwarder *f, const char *key, int spec, const char *pos, ms_error *err)
+{
+    lua_State *L = f->L;
+    lua_getfield(L, spec, "choices");
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return MS_OK;
+    }
+    ms_buf list = MS_BUF_INIT;
+    int found = 0;
+    for (int i = 1;; i++) {
+        lua_rawgeti(L, -1, i);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            break;
+        }
+        found |= lua_rawequal(L, -1, -3);
+        ms_buf_printf(&list, "%s%s", i > 1 ? ", " : "", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    int rc = MS_OK;
+    if (!found)
+        rc = ms_error_set(err, MS_EINVAL, "%s: forwarders.%s.%s: '%s' is not one of: %s", pos,
+                          f->name, key, lua_tostring(L, -1), list.data ? list.data : "");
+    ms_buf_free(&list);
+    return rc;
 }
 
 /* Text of a Lua default (at -1) as a scalar node, for conversion. */
@@ -231,6 +262,7 @@ static int build_options(ms_forwarder *f, int mod, const ms_config *cfg, ms_erro
             rc = MS_OK; /* table or nil default: as the encoder wrote it */
         }
         if (rc != MS_OK) return rc;
+        if (lua_istable(L, spec) && (rc = check_choice(f, key, spec, pos, err)) != MS_OK) return rc;
         lua_setfield(L, opts, key);
         lua_settop(L, spec - 1);
     }
@@ -256,8 +288,9 @@ int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const 
 {
     const ms_node *tn = ms_node_get(section, "type");
     if (!tn || tn->type != MS_NODE_SCALAR || !tn->value[0])
-        return ms_error_set(err, MS_EINVAL, "%s:%d:%d: forwarders.%s: needs a type (a file in forwarders/)",
-                            cfg->path, section ? section->line : 0, section ? section->col : 0, name);
+        return ms_error_set(
+            err, MS_EINVAL, "%s:%d:%d: forwarders.%s: needs a type (a file in forwarders/)",
+            cfg->path, section ? section->line : 0, section ? section->col : 0, name);
     if (strchr(tn->value, '/') || strchr(tn->value, '.'))
         return ms_error_set(err, MS_EINVAL, "%s:%d:%d: forwarders.%s: bad type '%s'", cfg->path,
                             tn->line, tn->col, name, tn->value);
@@ -273,14 +306,17 @@ int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const 
     int rc = MS_OK;
     const ms_node *bs = ms_node_get(section, "buffer_size");
     if (bs && (bs->type != MS_NODE_SCALAR || ms_parse_size(bs->value, &f->qlimit) != MS_OK)) {
-        rc = ms_error_set(err, MS_EINVAL, "%s:%d:%d: forwarders.%s.buffer_size: expected a size like 64MiB",
+        rc = ms_error_set(err, MS_EINVAL,
+                          "%s:%d:%d: forwarders.%s.buffer_size: expected a size like 64MiB",
                           cfg->path, bs->line, bs->col, name);
         goto fail;
     }
     f->file = find_encoder(cfg, f->type);
     if (!f->file) {
-        rc = ms_error_set(err, MS_ENOENT, "%s:%d:%d: forwarders.%s: no encoder %s.lua in the forwarders directories",
-                          cfg->path, tn->line, tn->col, name, f->type);
+        rc =
+            ms_error_set(err, MS_ENOENT,
+                         "%s:%d:%d: forwarders.%s: no encoder %s.lua in the forwarders directories",
+                         cfg->path, tn->line, tn->col, name, f->type);
         goto fail;
     }
     stat(f->file, &f->st);
@@ -476,8 +512,7 @@ static void drain_tick(uv_timer_t *t)
 {
     ms_forwarder *f = t->data;
     if (f->head && ms_now() < f->drain_until) return;
-    if (f->head)
-        ms_forwarder_log(f, MS_LOG_WARN, "stopping with %zu bytes unsent", f->qbytes);
+    if (f->head) ms_forwarder_log(f, MS_LOG_WARN, "stopping with %zu bytes unsent", f->qbytes);
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, drain_closed);
 }
@@ -593,9 +628,13 @@ static void stats_provider(ms_batch *b, double now, void *ud)
 {
     ms_forwarder *f = ud;
     const char *kv[] = {"forwarder", f->name, NULL};
-    ms_stats_add(b, "moonstat_forwarder_sent_samples_total", MS_KIND_COUNTER, (double)f->sent, now, kv);
-    ms_stats_add(b, "moonstat_forwarder_failed_samples_total", MS_KIND_COUNTER, (double)f->failed, now, kv);
-    ms_stats_add(b, "moonstat_forwarder_dropped_samples_total", MS_KIND_COUNTER, (double)f->dropped, now, kv);
-    ms_stats_add(b, "moonstat_forwarder_encode_errors_total", MS_KIND_COUNTER, (double)f->encode_errors, now, kv);
+    ms_stats_add(b, "moonstat_forwarder_sent_samples_total", MS_KIND_COUNTER, (double)f->sent, now,
+                 kv);
+    ms_stats_add(b, "moonstat_forwarder_failed_samples_total", MS_KIND_COUNTER, (double)f->failed,
+                 now, kv);
+    ms_stats_add(b, "moonstat_forwarder_dropped_samples_total", MS_KIND_COUNTER, (double)f->dropped,
+                 now, kv);
+    ms_stats_add(b, "moonstat_forwarder_encode_errors_total", MS_KIND_COUNTER,
+                 (double)f->encode_errors, now, kv);
     ms_stats_add(b, "moonstat_forwarder_queue_bytes", MS_KIND_GAUGE, (double)f->qbytes, now, kv);
 }

@@ -196,7 +196,9 @@ void ms_lua_push_node(lua_State *L, const ms_node *n)
         return;
     }
     switch (n->type) {
-    case MS_NODE_SCALAR: push_scalar(L, n); break;
+    case MS_NODE_SCALAR:
+        push_scalar(L, n);
+        break;
     case MS_NODE_SEQ:
         lua_createtable(L, (int)n->n, 0);
         for (size_t i = 0; i < n->n; i++) {
@@ -241,8 +243,14 @@ int ms_ffi_parse_size(const char *s, double *out)
     return rc;
 }
 
-#define LAYOUT_SIZE(T) {#T, sizeof(T)}
-#define LAYOUT_FIELD(T, f) {#T "." #f, offsetof(T, f)}
+#define LAYOUT_SIZE(T)                                                                             \
+    {                                                                                              \
+#T, sizeof(T)                                                                              \
+    }
+#define LAYOUT_FIELD(T, f)                                                                         \
+    {                                                                                              \
+#T "." #f, offsetof(T, f)                                                                  \
+    }
 
 size_t ms_ffi_layout(const char *what)
 {
@@ -250,16 +258,34 @@ size_t ms_ffi_layout(const char *what)
         const char *name;
         size_t v;
     } tab[] = {
-        LAYOUT_SIZE(ms_tag),          LAYOUT_FIELD(ms_tag, k),          LAYOUT_FIELD(ms_tag, v),
-        LAYOUT_FIELD(ms_tag, klen),   LAYOUT_FIELD(ms_tag, vlen),       LAYOUT_SIZE(ms_series),
-        LAYOUT_FIELD(ms_series, id),  LAYOUT_FIELD(ms_series, ntags),   LAYOUT_FIELD(ms_series, name),
-        LAYOUT_FIELD(ms_series, name_len), LAYOUT_FIELD(ms_series, key_len),
-        LAYOUT_FIELD(ms_series, key), LAYOUT_FIELD(ms_series, tags),    LAYOUT_SIZE(ms_sample),
-        LAYOUT_FIELD(ms_sample, value), LAYOUT_FIELD(ms_sample, ts),    LAYOUT_FIELD(ms_sample, series),
-        LAYOUT_FIELD(ms_sample, msg), LAYOUT_FIELD(ms_sample, level),   LAYOUT_FIELD(ms_sample, kind),
-        LAYOUT_SIZE(ms_batch),        LAYOUT_FIELD(ms_batch, refs),     LAYOUT_FIELD(ms_batch, n),
-        LAYOUT_FIELD(ms_batch, cap),  LAYOUT_FIELD(ms_batch, s),        LAYOUT_FIELD(ms_batch, text),
-        LAYOUT_FIELD(ms_batch, text_len), LAYOUT_FIELD(ms_batch, text_cap),
+        LAYOUT_SIZE(ms_tag),
+        LAYOUT_FIELD(ms_tag, k),
+        LAYOUT_FIELD(ms_tag, v),
+        LAYOUT_FIELD(ms_tag, klen),
+        LAYOUT_FIELD(ms_tag, vlen),
+        LAYOUT_SIZE(ms_series),
+        LAYOUT_FIELD(ms_series, id),
+        LAYOUT_FIELD(ms_series, ntags),
+        LAYOUT_FIELD(ms_series, name),
+        LAYOUT_FIELD(ms_series, name_len),
+        LAYOUT_FIELD(ms_series, key_len),
+        LAYOUT_FIELD(ms_series, key),
+        LAYOUT_FIELD(ms_series, tags),
+        LAYOUT_SIZE(ms_sample),
+        LAYOUT_FIELD(ms_sample, value),
+        LAYOUT_FIELD(ms_sample, ts),
+        LAYOUT_FIELD(ms_sample, series),
+        LAYOUT_FIELD(ms_sample, msg),
+        LAYOUT_FIELD(ms_sample, level),
+        LAYOUT_FIELD(ms_sample, kind),
+        LAYOUT_SIZE(ms_batch),
+        LAYOUT_FIELD(ms_batch, refs),
+        LAYOUT_FIELD(ms_batch, n),
+        LAYOUT_FIELD(ms_batch, cap),
+        LAYOUT_FIELD(ms_batch, s),
+        LAYOUT_FIELD(ms_batch, text),
+        LAYOUT_FIELD(ms_batch, text_len),
+        LAYOUT_FIELD(ms_batch, text_cap),
     };
     for (size_t i = 0; i < sizeof tab / sizeof *tab; i++)
         if (!strcmp(tab[i].name, what)) return tab[i].v;

@@ -67,8 +67,9 @@ static int apply_globals(const ms_config *c)
     size_t n = 0;
     tags[n++] = (ms_tag){"host", c->agent.hostname, 4, (uint32_t)strlen(c->agent.hostname)};
     for (size_t i = 0; i < c->agent.tags.n && n < 65; i++)
-        tags[n++] = (ms_tag){c->agent.tags.k[i], c->agent.tags.v[i], (uint32_t)strlen(c->agent.tags.k[i]),
-                             (uint32_t)strlen(c->agent.tags.v[i])};
+        tags[n++] =
+            (ms_tag){c->agent.tags.k[i], c->agent.tags.v[i], (uint32_t)strlen(c->agent.tags.k[i]),
+                     (uint32_t)strlen(c->agent.tags.v[i])};
     return ms_series_set_base_tags(tags, n);
 }
 
@@ -82,7 +83,7 @@ static void reload(void)
         return;
     }
     apply_globals(nc);
-    ms_pipeline_reload(nc, &err);
+    if (ms_pipeline_reload(nc, &err) != MS_OK || err.code) ms_log_error("reload: %s", err.msg);
     ms_checks_reload(nc);
     ms_config_free(cfg);
     cfg = nc;
@@ -124,7 +125,8 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&sig_int, NULL);
     /* a hard bound on the whole stop, beyond the forwarders' own drain time */
     uv_timer_init(loop, &stop_timer);
-    uv_timer_start(&stop_timer, stop_timeout, (uint64_t)(cfg->agent.shutdown_timeout * 1000) + 2000, 0);
+    uv_timer_start(&stop_timer, stop_timeout, (uint64_t)(cfg->agent.shutdown_timeout * 1000) + 2000,
+                   0);
     uv_unref((uv_handle_t *)&stop_timer);
     ms_pipeline_stop(cfg->agent.shutdown_timeout, all_stopped);
 }
@@ -158,7 +160,8 @@ static int run_daemon(void)
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
     if (write_pid() != 0) return 1;
-    ms_log_info("moonstat %s started (config %s, host %s)", MS_VERSION, cfg->path, cfg->agent.hostname);
+    ms_log_info("moonstat %s started (config %s, host %s)", MS_VERSION, cfg->path,
+                cfg->agent.hostname);
     uv_run(loop, UV_RUN_DEFAULT);
     if (pid_file) unlink(pid_file);
     ms_log_info("stopped");
@@ -195,26 +198,52 @@ static int run_script(const char *file, int argc, char **argv)
 int main(int argc, char **argv)
 {
     enum { O_CONFIG_TEST = 256, O_TEST, O_CHECK, O_SCRIPT, O_PID, O_VERSION };
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},          {"config-test", no_argument, NULL, O_CONFIG_TEST},
-        {"test", no_argument, NULL, O_TEST},       {"check", required_argument, NULL, O_CHECK},
-        {"script", required_argument, NULL, O_SCRIPT}, {"pid-file", required_argument, NULL, O_PID},
-        {"version", no_argument, NULL, O_VERSION}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"config-test", no_argument, NULL, O_CONFIG_TEST},
+                                         {"test", no_argument, NULL, O_TEST},
+                                         {"check", required_argument, NULL, O_CHECK},
+                                         {"script", required_argument, NULL, O_SCRIPT},
+                                         {"pid-file", required_argument, NULL, O_PID},
+                                         {"version", no_argument, NULL, O_VERSION},
+                                         {NULL, 0, NULL, 0}};
     int mode = 0, c;
     const char *check_name = NULL, *script = NULL;
     while (!script && (c = getopt_long(argc, argv, "+c:vh", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': config_path = optarg; break;
-        case 'v': verbose = 1; break;
-        case 'h': usage(stdout); return 0;
-        case O_CONFIG_TEST: mode = O_CONFIG_TEST; break;
-        case O_TEST: mode = O_TEST; break;
-        case O_CHECK: mode = O_CHECK; check_name = optarg; break;
-        case O_SCRIPT: mode = O_SCRIPT; script = optarg; break;
-        case O_PID: pid_file = optarg; break;
-        case O_VERSION: printf("moonstat %s (%s)\n", MS_VERSION, LUAJIT_VERSION); return 0;
-        default: usage(stderr); return 2;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case O_CONFIG_TEST:
+            mode = O_CONFIG_TEST;
+            break;
+        case O_TEST:
+            mode = O_TEST;
+            break;
+        case O_CHECK:
+            mode = O_CHECK;
+            check_name = optarg;
+            break;
+        case O_SCRIPT:
+            mode = O_SCRIPT;
+            script = optarg;
+            break;
+        case O_PID:
+            pid_file = optarg;
+            break;
+        case O_VERSION:
+            printf("moonstat %s (%s)\n", MS_VERSION, LUAJIT_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (!script && optind < argc) {

@@ -16,7 +16,6 @@
 #include "ms_pipeline.h"
 #include "ms_stats.h"
 
-
 typedef struct fwd_entry {
     struct fwd_entry *next;
     ms_forwarder *f;
@@ -44,8 +43,11 @@ static fwd_entry *make_forwarders(const ms_config *cfg, fwd_entry **old, ms_erro
         const ms_node *en = ms_node_get(sec, "enabled");
         int enabled = 1;
         if (en && (en->type != MS_NODE_SCALAR || ms_parse_bool(en->value, &enabled) != MS_OK)) {
-            ms_error_set(first_err, MS_EINVAL, "%s:%d:%d: forwarders.%s.enabled: expected true or false",
+            ms_error tmp = {0};
+            ms_error *e = first_err && !first_err->code ? first_err : &tmp;
+            ms_error_set(e, MS_EINVAL, "%s:%d:%d: forwarders.%s.enabled: expected true or false",
                          cfg->path, en->line, en->col, sec->key);
+            if (e == &tmp) ms_log_error("%s", tmp.msg);
             continue;
         }
         if (!enabled) continue;
@@ -62,8 +64,10 @@ static fwd_entry *make_forwarders(const ms_config *cfg, fwd_entry **old, ms_erro
             ms_forwarder *f = NULL;
             ms_error err = {0};
             if (ms_forwarder_new(loop, ms_lua_state(lua), cfg, sec->key, sec, &f, &err) != MS_OK) {
-                ms_log_error("%s", err.msg);
-                if (first_err && !first_err->code) *first_err = err;
+                if (first_err && !first_err->code)
+                    *first_err = err; /* the caller reports the first */
+                else
+                    ms_log_error("%s", err.msg);
                 continue;
             }
             e = calloc(1, sizeof *e);
@@ -222,9 +226,13 @@ lua_State *ms_pipeline_lua(void)
 static void stats_provider(ms_batch *b, double now, void *ud)
 {
     (void)ud;
-    ms_stats_add(b, "moonstat_pipeline_samples_total", MS_KIND_COUNTER, (double)submitted, now, NULL);
-    ms_stats_add(b, "moonstat_pipeline_dropped_samples_total", MS_KIND_COUNTER, (double)dropped, now, NULL);
+    ms_stats_add(b, "moonstat_pipeline_samples_total", MS_KIND_COUNTER, (double)submitted, now,
+                 NULL);
+    ms_stats_add(b, "moonstat_pipeline_dropped_samples_total", MS_KIND_COUNTER, (double)dropped,
+                 now, NULL);
     ms_stats_add(b, "moonstat_series", MS_KIND_GAUGE, ms_series_count(), now, NULL);
-    ms_stats_add(b, "moonstat_series_dropped_total", MS_KIND_COUNTER, (double)ms_series_dropped(), now, NULL);
-    ms_stats_add(b, "moonstat_lua_pipeline_memory_bytes", MS_KIND_GAUGE, lua ? (double)ms_lua_mem(lua) : 0, now, NULL);
+    ms_stats_add(b, "moonstat_series_dropped_total", MS_KIND_COUNTER, (double)ms_series_dropped(),
+                 now, NULL);
+    ms_stats_add(b, "moonstat_lua_pipeline_memory_bytes", MS_KIND_GAUGE,
+                 lua ? (double)ms_lua_mem(lua) : 0, now, NULL);
 }

@@ -105,8 +105,8 @@ int ms_batch_append(ms_batch *dst, const ms_batch *src)
     for (uint32_t i = 0; i < src->n; i++) {
         const ms_sample *s = &src->s[i];
         const char *m = ms_batch_text(src, s->msg), *l = ms_batch_text(src, s->level);
-        if (ms_batch_add(dst, s->series, (ms_kind)s->kind, s->value, s->ts, m, m ? strlen(m) : 0,
-                         l, l ? strlen(l) : 0) != MS_OK)
+        if (ms_batch_add(dst, s->series, (ms_kind)s->kind, s->value, s->ts, m, m ? strlen(m) : 0, l,
+                         l ? strlen(l) : 0) != MS_OK)
             return MS_ENOMEM;
     }
     return MS_OK;

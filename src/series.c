@@ -15,7 +15,7 @@
 #include "ms_series.h"
 
 #define PAGE_BITS 12
-#define PAGE (1u << PAGE_BITS)
+#define PAGE      (1u << PAGE_BITS)
 #define MAX_PAGES 4096 /* 16M series: far above any sane bound */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -189,8 +189,8 @@ static int grow_hash(void)
 }
 
 /* Build the one allocation that holds a series and its strings. */
-static ms_series *new_series(uint32_t id, const char *name, size_t nlen, const ms_tag *t,
-                             size_t nt, const char *key, size_t klen)
+static ms_series *new_series(uint32_t id, const char *name, size_t nlen, const ms_tag *t, size_t nt,
+                             const char *key, size_t klen)
 {
     size_t bytes = sizeof(ms_series) + nt * sizeof(ms_tag) + nlen + 1 + klen + 1;
     for (size_t i = 0; i < nt; i++) bytes += t[i].klen + t[i].vlen + 2;

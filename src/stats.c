@@ -36,7 +36,8 @@ void ms_stats_unregister(ms_stats_fn fn, void *ud)
 {
     for (int i = 0; i < nproviders; i++) {
         if (providers[i].fn == fn && providers[i].ud == ud) {
-            memmove(&providers[i], &providers[i + 1], (size_t)(nproviders - i - 1) * sizeof *providers);
+            memmove(&providers[i], &providers[i + 1],
+                    (size_t)(nproviders - i - 1) * sizeof *providers);
             nproviders--;
             return;
         }

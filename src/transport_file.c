@@ -51,8 +51,10 @@ static void write_cb(uv_fs_t *req)
         ms_forwarder_pop(s->f, 0);
     } else if (c) {
         c->off += (size_t)r;
-        if (c->off >= c->len) ms_forwarder_pop(s->f, 1);
-        else ms_forwarder_release(s->f);
+        if (c->off >= c->len)
+            ms_forwarder_pop(s->f, 1);
+        else
+            ms_forwarder_release(s->f);
     }
     if (s->stopping && !ms_forwarder_head(s->f)) {
         finish_stop(s);

@@ -80,8 +80,10 @@ static void write_cb(uv_write_t *req, int status)
     tcp_state *t = req->data;
     t->writing = 0;
     if (status < 0) {
-        if (status != UV_ECANCELED) fail(t, "write to", status);
-        else ms_forwarder_release(t->f);
+        if (status != UV_ECANCELED)
+            fail(t, "write to", status);
+        else
+            ms_forwarder_release(t->f);
         return;
     }
     ms_forwarder_pop(t->f, 1);
@@ -153,7 +155,8 @@ static void start_connect(tcp_state *t)
     hints.ai_socktype = SOCK_STREAM;
     t->gai.data = t;
     t->handles++;
-    int rc = uv_getaddrinfo(ms_forwarder_loop(t->f), &t->gai, resolved_cb, t->host, t->port, &hints);
+    int rc =
+        uv_getaddrinfo(ms_forwarder_loop(t->f), &t->gai, resolved_cb, t->host, t->port, &hints);
     if (rc < 0) {
         t->handles--;
         t->connecting = 0;

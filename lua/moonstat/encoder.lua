@@ -44,9 +44,11 @@ function M.series(id)
 end
 
 -- Text stored with a sample (msg or level offset), or nil.
+-- (results go through a local: a tail call of a C function aborts traces)
 function M.text(batch, off)
   if off == 0 then return nil end
-  return ffi_string(batch.text + off - 1)
+  local s = ffi_string(batch.text + off - 1)
+  return s
 end
 
 M.kind_names = K.kind_names
@@ -57,7 +59,10 @@ M.GAUGE, M.COUNTER, M.RATE, M.HEALTH, M.EVENT = K.GAUGE, K.COUNTER, K.RATE, K.HE
 -- back to the same double.
 local floor, fmt, huge, tonumber = math.floor, string.format, math.huge, tonumber
 function M.number(v)
-  if v == floor(v) and v > -1e15 and v < 1e15 then return fmt("%d", v) end
+  if v == floor(v) and v > -1e15 and v < 1e15 then
+    local s = fmt("%d", v)
+    return s
+  end
   if v ~= v then return "NaN" end
   if v == huge then return "+Inf" end
   if v == -huge then return "-Inf" end
@@ -65,7 +70,8 @@ function M.number(v)
   if tonumber(s) == v then return s end
   s = fmt("%.16g", v)
   if tonumber(s) == v then return s end
-  return fmt("%.17g", v)
+  s = fmt("%.17g", v)
+  return s
 end
 
 return M

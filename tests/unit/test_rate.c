@@ -16,7 +16,8 @@ int main(void)
     T_EQ_INT(ms_rate_compute(4294967196.0, 0, 50, 10, &r), 1, "32-bit wrap gives a rate");
     T_EQ_DBL(r, 15.0, 1e-9, "32-bit wrap delta");
     /* 64-bit wrap */
-    T_EQ_INT(ms_rate_compute(18446744073709549568.0, 0, 2048, 1, &r), 1, "64-bit wrap gives a rate");
+    T_EQ_INT(ms_rate_compute(18446744073709549568.0, 0, 2048, 1, &r), 1,
+             "64-bit wrap gives a rate");
     T_EQ_DBL(r, 4096.0, 1.0, "64-bit wrap delta");
     /* a drop from the middle of the 32-bit range is a reset, not a wrap */
     T_EQ_INT(ms_rate_compute(2000000000.0, 0, 10, 10, &r), 0, "mid-range drop is a reset");

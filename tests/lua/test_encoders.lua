@@ -1,0 +1,216 @@
+-- Encoders (forwarders/graphite.lua, file.lua, stdout.lua and the shared
+-- lua/moonstat/lineproto.lua): exact bytes for each format and option, and
+-- no JIT trace aborts while encoding a large batch again and again.
+local T = require "moonstat.testing"
+local ffi = require "ffi"
+local buffer = require "string.buffer"
+local LP = require "moonstat.lineproto"
+
+-- Series interned here would get the agent's base tags (the host name);
+-- clear them so the expected lines do not depend on the machine.
+pcall(ffi.cdef, "int ms_series_set_base_tags(const ms_tag *tags, size_t ntags);")
+ffi.C.ms_series_set_base_tags(nil, 0)
+
+local TS = 1700000000
+local G, F, S = "forwarders/graphite.lua", "forwarders/file.lua", "forwarders/stdout.lua"
+
+---------------------------------------------------------------- helpers
+
+T.eq(LP.number(12), "12", "number: integer")
+T.eq(LP.number(-5), "-5", "number: negative integer")
+T.eq(LP.number(0.1), "0.1", "number: shortest form")
+T.eq(LP.number(12.34), "12.34", "number: no float noise")
+T.eq(LP.number(1 / 3), "0.3333333333333333", "number: 16 digits when 15 do not read back")
+T.eq(LP.number(0.1 + 0.2), "0.30000000000000004", "number: 17 digits when needed")
+T.eq(LP.number(1e20), "1e+20", "number: large")
+T.eq(LP.ns(TS), "1700000000000000000", "ns: whole seconds")
+T.eq(LP.ns(TS + 0.25), "1700000000250000000", "ns: fraction")
+T.eq(LP.ns(TS + 0.000001), "1700000000000001000", "ns: rounded to the microsecond")
+
+---------------------------------------------------------------- graphite
+
+local web = { host = "web1", cpu = "0" }
+local basic = {
+  { name = "cpu.user", tags = web, value = 12.5, ts = TS + 0.9 },
+  { name = "net.bytes", tags = { host = "web1", dev = "eth0" }, value = 1234, kind = "counter", ts = TS },
+  { name = "net.rate", tags = { host = "web1" }, value = 0.1, kind = "rate", ts = TS },
+  { name = "load.health", tags = { host = "web1" }, value = 8, kind = "health",
+    msg = "WARNING: high", level = "WARNING", ts = TS },
+  { name = "deploy", tags = { host = "web1" }, value = 1, kind = "event", msg = "v2", ts = TS },
+  { name = "bad.nan", tags = { host = "web1" }, value = 0 / 0, ts = TS },
+  { name = "bad.inf", tags = { host = "web1" }, value = math.huge, ts = TS },
+}
+
+T.eq(T.encode(G, {}, basic),
+  "web1.0.cpu.user 12.5 1700000000\n" ..
+  "web1.eth0.net.bytes 1234 1700000000\n" ..
+  "web1.net.rate 0.1 1700000000\n" ..
+  "web1.load.health 8 1700000000\n",
+  "graphite path (default): host, tag values, name; health value; no events, NaN, inf")
+
+T.eq(T.encode(G, { tag_mode = "tagged" }, basic),
+  "cpu.user;cpu=0;host=web1 12.5 1700000000\n" ..
+  "net.bytes;dev=eth0;host=web1 1234 1700000000\n" ..
+  "net.rate;host=web1 0.1 1700000000\n" ..
+  "load.health;host=web1 8 1700000000\n",
+  "graphite tagged: name;k=v in key order")
+
+T.eq(T.encode(G, { tag_mode = "none", prefix = "servers" }, basic),
+  "servers.cpu.user 12.5 1700000000\n" ..
+  "servers.net.bytes 1234 1700000000\n" ..
+  "servers.net.rate 0.1 1700000000\n" ..
+  "servers.load.health 8 1700000000\n",
+  "graphite none with prefix")
+
+local multi = {
+  { name = "app.req", tags = { host = "web1.example.com", region = "eu west", az = "b.1" }, value = 42 },
+  { name = "app.up", tags = { region = "eu" }, value = 1 },
+}
+T.eq(T.encode(G, { prefix = "dc1.servers" }, multi),
+  "dc1.servers.web1_example_com.b_1.eu_west.app.req 42 1700000000\n" ..
+  "dc1.servers.eu.app.up 1 1700000000\n",
+  "graphite path: host first, others by key, dots and spaces in values -> _")
+T.eq(T.encode(G, { prefix = "dc1.servers", tag_mode = "tagged" }, multi),
+  "dc1.servers.app.req;az=b.1;host=web1.example.com;region=eu_west 42 1700000000\n" ..
+  "dc1.servers.app.up;region=eu 1 1700000000\n",
+  "graphite tagged: prefix before the name, dots kept in tag values")
+
+local dirty = {
+  { name = "..disk used/%..root..", tags = { host = "h", mount = "/var/log" }, value = 7 },
+  { name = "x", tags = { host = "h", ["k;=!"] = "~v;w x" }, value = 1 },
+}
+T.eq(T.encode(G, { prefix = " my prefix. " }, dirty),
+  "_my_prefix._.h._var_log.disk_used__.root 7 1700000000\n" ..
+  "_my_prefix._.h._v_w_x.x 1 1700000000\n",
+  "graphite path: unsafe bytes -> _, empty levels dropped")
+T.eq(T.encode(G, { tag_mode = "tagged" }, dirty),
+  "disk_used__.root;host=h;mount=/var/log 7 1700000000\n" ..
+  "x;host=h;k___=_v_w_x 1 1700000000\n",
+  "graphite tagged: ;!^= out of keys, ; and leading ~ and spaces out of values")
+
+local ok, err = pcall(T.encode, G, { tag_mode = "labels" }, basic)
+T.ok(not ok, "graphite: unknown tag_mode fails")
+T.eq(err, "graphite forwarder: unknown tag_mode 'labels' (path | tagged | none)", "its message")
+
+local g = dofile(G)
+T.eq(g.transport, "tcp", "graphite: tcp transport")
+T.eq(g.options.address.default, "127.0.0.1:2003", "graphite: default address")
+
+---------------------------------------------------------------- file: influx
+
+T.eq(T.encode(F, {}, basic),
+  "cpu.user,cpu=0,host=web1 value=12.5 1700000000900000000\n" ..
+  "net.bytes,dev=eth0,host=web1 value=1234i 1700000000000000000\n" ..
+  "net.rate,host=web1 value=0.1 1700000000000000000\n" ..
+  'load.health,host=web1 value=8,message="WARNING: high",level="WARNING" 1700000000000000000\n' ..
+  'deploy,host=web1 text="v2" 1700000000000000000\n',
+  "influx (default): fields per kind, integer counter, ns timestamps, no NaN/inf")
+
+T.eq(T.encode(F, {}, {
+  { name = "my metric,x=1", tags = { ["a b=c,d"] = "x,y z=w" }, value = 1 },
+  { name = "ctl\nname", tags = { t = "a\tb" }, value = 2 },
+}),
+  "my\\ metric\\,x=1,a\\ b\\=c\\,d=x\\,y\\ z\\=w value=1 1700000000000000000\n" ..
+  "ctl_name,t=a_b value=2 1700000000000000000\n",
+  "influx: escaping of measurement, tag keys and values; control bytes -> _")
+
+T.eq(T.encode(F, {}, {
+  { name = "c", value = 5, kind = "counter" },
+  { name = "c", value = 5.5, kind = "counter" },
+  { name = "c", value = -3, kind = "counter" },
+  { name = "g", value = 5, kind = "gauge" },
+  { name = "g", value = 1e20, kind = "gauge" },
+}),
+  "c value=5i 1700000000000000000\n" ..
+  "c value=5.5 1700000000000000000\n" ..
+  "c value=-3i 1700000000000000000\n" ..
+  "g value=5 1700000000000000000\n" ..
+  "g value=1e+20 1700000000000000000\n",
+  "influx: integral counters as integers, everything else as floats")
+
+T.eq(T.encode(F, {}, {
+  { name = "h", value = 16, kind = "health", msg = 'say "hi" \\ bye\nline 2', level = "ERROR" },
+  { name = "e", value = 1, kind = "event", msg = 'a "b"\r\n' },
+  { name = "e", value = 1, kind = "event" },
+}),
+  'h value=16,message="say \\"hi\\" \\\\ bye\\nline 2",level="ERROR" 1700000000000000000\n' ..
+  'e text="a \\"b\\"\\r\\n" 1700000000000000000\n' ..
+  'e text="" 1700000000000000000\n',
+  "influx: string fields escape quotes and backslashes, newlines as \\n")
+
+T.eq(T.encode(F, {}, { { name = "t", value = 1, ts = 1700000000.123456 } }),
+  "t value=1 1700000000123456000\n", "influx: microseconds kept in the ns timestamp")
+
+ok, err = pcall(T.encode, F, { format = "xml" }, basic)
+T.ok(not ok, "file: unknown format fails")
+T.eq(err, "file forwarder: unknown format 'xml' (influx | graphite)", "its message")
+
+local f = dofile(F)
+T.eq(f.transport, "file", "file: file transport")
+T.eq(f.options.path.default, "-", "file: stdout by default")
+
+---------------------------------------------------------------- file: graphite, stdout
+
+T.eq(T.encode(F, { format = "graphite" }, basic), T.encode(G, { tag_mode = "tagged" }, basic),
+  "file graphite = graphite tagged")
+T.eq(T.encode(S, {}, basic), T.encode(F, {}, basic), "stdout = file (influx)")
+T.eq(T.encode(S, { format = "graphite" }, multi), T.encode(F, { format = "graphite" }, multi),
+  "stdout graphite = file graphite")
+local so = dofile(S)
+T.eq(so.transport, "file", "stdout: file transport")
+T.eq(so.options.path, nil, "stdout: no path option")
+ok, err = pcall(T.encode, S, { format = "json" }, basic)
+T.eq(err, "stdout forwarder: unknown format 'json' (influx | graphite)", "stdout: its own name in errors")
+
+---------------------------------------------------------------- JIT
+
+-- 1000 samples over 100 series, every kind, some texts needing escapes.
+local KINDS = { "gauge", "counter", "rate", "health", "event" }
+local big = {}
+for i = 1, 1000 do
+  local kind = KINDS[i % 5 + 1]
+  big[i] = {
+    name = "app.metric" .. (i % 100),
+    tags = { host = "web" .. (i % 3) .. ".example.com", region = "eu west", shard = tostring(i % 7) },
+    value = kind == "counter" and i * 10 or i / 8,
+    kind = kind,
+    ts = TS + (i % 4) * 0.25,
+    msg = (kind == "health" or kind == "event") and ('state "' .. (i % 4) .. '"') or nil,
+    level = kind == "health" and "WARNING" or nil,
+  }
+end
+local batch = T.batch(big)
+
+-- The first encode builds the per-series lines: the cold step, kept out of
+-- the hot loop on purpose, whose byte loops may abort traces harmlessly. It
+-- runs with the JIT off so that what it leaves (blacklisted loops, hot
+-- counters: jit.flush clears neither) cannot make the result depend on the
+-- order of the tests. Every encode after it is the steady state, which must
+-- compile without a single abort.
+local function no_aborts(file, opts, what)
+  local mod, o = T.encoder(file, opts)
+  local out = buffer.new()
+  jit.off()
+  mod.encode(batch, out, o)
+  jit.on()
+  -- Finalizers (the batches of the tests above) running while a trace is
+  -- recorded abort it; run them now.
+  collectgarbage()
+  local aborts = T.trace_aborts(function()
+    for _ = 1, 300 do
+      out:reset()
+      mod.encode(batch, out, o)
+    end
+  end)
+  T.eq(#aborts, 0, what .. ": no trace aborts " .. table.concat(aborts, "; "))
+  T.ok(#out > 20000, what .. ": wrote the batch")
+end
+
+no_aborts(G, {}, "graphite path")
+no_aborts(G, { tag_mode = "tagged", prefix = "servers" }, "graphite tagged")
+no_aborts(G, { tag_mode = "none" }, "graphite none")
+no_aborts(F, {}, "file influx")
+no_aborts(F, { format = "graphite" }, "file graphite")
+no_aborts(S, {}, "stdout influx")
+
+T.done()
