@@ -661,8 +661,10 @@ static void check_arm(ms_check *c, int run_now)
     uv_idle_init(loop, &c->resume);
     c->timer.data = c->resume.data = c;
     c->handles = 2;
-    /* first run: spread over the interval so many checks do not fire together */
-    double first = run_now ? 0 : rand01() * c->interval;
+    /* first run: spread over the jitter window so many checks do not fire
+     * together, yet a long interval does not delay the first sample */
+    double window = c->jitter < c->interval ? c->jitter : c->interval;
+    double first = run_now ? 0 : rand01() * window;
     uv_timer_start(&c->timer, timer_cb, (uint64_t)(first * 1000), 0);
 }
 

@@ -47,6 +47,14 @@ return { interval = 1, collect = function()
   ms.gauge("sorter.min", t[1])
 end }
 LUA
+cat > "$MS_TMP/checks/slow.lua" <<'LUA'
+-- runs 0.5 s (sliced, so the loop goes on) on a 0.2 s interval: overlaps
+return { interval = 0.2, timeout = 2, collect = function()
+  local t = os.clock()
+  while os.clock() - t < 0.5 do end
+  ms.gauge("slow.done", 1)
+end }
+LUA
 cat > "$MS_TMP/checks/broken.lua" <<'LUA'
 return { collect = function() ms.gauge("x", 1) end
 LUA
@@ -81,12 +89,15 @@ first_rate=$(grep -c '^good\.rate,' "$MS_TMP/out.lp")
 t_eq "no rate on the first run" "$first_rate" "$((good_runs - 1))"
 t_match "timeouts counted in moonstat_check_timeouts_total" "$out" '^moonstat_check_timeouts_total,check=runaway,.* value=[1-9][0-9]*i'
 t_match "errors counted for the bomb" "$out" '^moonstat_check_errors_total,check=bomb,.* value=[1-9][0-9]*i'
+t_match "overlapping run skipped and logged" "$log" 'check slow: still running at its next interval, run skipped'
+t_match "skips counted in moonstat_check_skipped_total" "$out" '^moonstat_check_skipped_total,check=slow,.* value=[1-9][0-9]*i'
+t_match "the slow check still completes its runs" "$out" '^slow\.done,'
 t_match "load errors counted" "$out" '^moonstat_check_load_errors_total,.* value=1i'
 
 # --test: every enabled check once; --check: one; exit status tells failure
 cat > "$MS_TMP/config2.yaml" <<EOF
 paths: { checks: [checks], lua: [$MS_TOP/lua], forwarders: [$MS_TOP/forwarders] }
-checks: { runaway: { enabled: false }, pcallloop: { enabled: false }, bomb: { enabled: false }, failing: { enabled: false } }
+checks: { runaway: { enabled: false }, pcallloop: { enabled: false }, bomb: { enabled: false }, failing: { enabled: false }, slow: { enabled: false } }
 EOF
 one=$("$MS_BIN" -c "$MS_TMP/config2.yaml" --check good 2>"$MS_TMP/check.err")
 t_eq "--check good exits 0" "$?" 0
