@@ -565,8 +565,8 @@ static void step(ms_check *c, int nargs)
     finish_run(c, 0, msg);
 }
 
-/* Start one run now. */
-static void start_run(ms_check *c)
+/* Start one run now; its time (ms.timestamp(), sample times) is ts. */
+static void start_run(ms_check *c, double ts)
 {
     lua_State *L = ms_lua_state(c->lua);
     lua_settop(L, 0);
@@ -575,7 +575,7 @@ static void start_run(ms_check *c)
         c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
     c->state = ST_RUNNING;
-    c->run_ts = ms_now();
+    c->run_ts = ts;
     c->run_start = uv_hrtime();
     c->deadline = c->run_start + (uint64_t)(c->timeout * 1e9);
     c->killed = 0;
@@ -592,7 +592,7 @@ static void timer_cb(uv_timer_t *t)
         c->skipped++;
         ms_log_warn("check %s: still running at its next interval, run skipped", c->name);
     } else {
-        start_run(c);
+        start_run(c, ms_now());
     }
     schedule_next(c);
 }
@@ -886,7 +886,7 @@ int ms_checks_run_once(uv_loop_t *l, const ms_config *cfg, const char *only, FIL
         c->timer.data = c->resume.data = c;
         c->handles = 2;
         once_pending++;
-        start_run(c);
+        start_run(c, ms_now());
     }
     while (once_pending > 0) uv_run(loop, UV_RUN_ONCE);
     for (ms_check *c = list; c; c = c->next) {
@@ -963,15 +963,24 @@ static void stats_provider(ms_batch *b, double now, void *ud)
     ms_stats_add(b, "moonstat_lua_check_memory_bytes", MS_KIND_GAUGE, (double)mem, now, NULL);
 }
 
-/* ---- moonstat --script: __moonstat_test.run_check(file, config, ts) ---- */
+/* ---- moonstat --script: __moonstat_test (see lua/moonstat/testing.lua) ---- */
 
-/* Runs a check file once in its own state (as the scheduler would) and
- * returns its samples as tables, or nil, err. Needs the loop (ms_checks_lua_open). */
-static int l_run_check(lua_State *L)
+#define TEST_CHECK_MT "moonstat.test_check"
+
+static ms_check **test_check_arg(lua_State *L)
+{
+    ms_check **ud = luaL_checkudata(L, 1, TEST_CHECK_MT);
+    if (!*ud) luaL_error(L, "check is closed");
+    return ud;
+}
+
+/* load_check(file, config) -> handle | nil, err: a check loaded as the
+ * scheduler would (own state, JIT off, limits), kept until the handle is
+ * collected, so state a check keeps between runs survives. */
+static int l_load_check(lua_State *L)
 {
     const char *file = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    double ts = luaL_optnumber(L, 3, ms_now());
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     char name[256];
@@ -979,37 +988,38 @@ static int l_run_check(lua_State *L)
     ms_check *c = check_new(name, file);
     if (!c) return luaL_error(L, "out of memory");
     ms_error err = {0};
-    int rc = load_state(c, cur_cfg, L, 2, &err);
-    if (rc != MS_OK) {
+    if (load_state(c, cur_cfg, L, 2, &err) != MS_OK) {
         check_free(c);
         lua_pushnil(L);
         lua_pushstring(L, err.msg);
         return 2;
     }
-    c->capture = ms_batch_new(64);
     uv_timer_init(loop, &c->timer);
     uv_idle_init(loop, &c->resume);
     c->timer.data = c->resume.data = c;
     c->handles = 2;
+    ms_check **ud = lua_newuserdata(L, sizeof *ud);
+    *ud = c;
+    luaL_getmetatable(L, TEST_CHECK_MT);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+/* run(handle, ts) -> samples | nil, err: one run to completion at time ts;
+ * samples are tables { name, key, tags, value, ts, kind, msg, level }. */
+static int l_run(lua_State *L)
+{
+    ms_check *c = *test_check_arg(L);
+    double ts = luaL_optnumber(L, 2, ms_now());
+    ms_batch_unref(c->capture);
+    c->capture = ms_batch_new(64);
+    uint64_t errors = c->errors;
     once_pending = 1;
-    /* start_run with the caller's time */
-    lua_State *CL = ms_lua_state(c->lua);
-    c->co = lua_newthread(CL);
-    c->co_ref = luaL_ref(CL, LUA_REGISTRYINDEX);
-    c->state = ST_RUNNING;
-    c->run_ts = ts;
-    c->run_start = uv_hrtime();
-    c->deadline = c->run_start + (uint64_t)(c->timeout * 1e9);
-    lua_rawgeti(c->co, LUA_REGISTRYINDEX, c->run_ref);
-    lua_rawgeti(c->co, LUA_REGISTRYINDEX, c->collect_ref);
-    lua_pushnumber(c->co, ts);
-    step(c, 2);
+    start_run(c, ts);
     while (once_pending > 0) uv_run(loop, UV_RUN_ONCE);
-    if (c->errors) {
+    if (c->errors != errors) {
         lua_pushnil(L);
         lua_pushstring(L, c->last_error);
-        check_stop(c);
-        uv_run(loop, UV_RUN_NOWAIT);
         return 2;
     }
     ms_batch *b = c->capture;
@@ -1044,17 +1054,34 @@ static int l_run_check(lua_State *L)
         }
         lua_rawseti(L, -2, (int)i + 1);
     }
-    check_stop(c);
-    uv_run(loop, UV_RUN_NOWAIT);
     return 1;
+}
+
+static int l_close_check(lua_State *L)
+{
+    ms_check **ud = luaL_checkudata(L, 1, TEST_CHECK_MT);
+    if (*ud) {
+        check_stop(*ud);
+        *ud = NULL;
+        uv_run(loop, UV_RUN_NOWAIT);
+    }
+    return 0;
 }
 
 void ms_checks_lua_open(lua_State *L, uv_loop_t *l, const ms_config *cfg)
 {
     loop = l;
     cur_cfg = cfg;
+    luaL_newmetatable(L, TEST_CHECK_MT);
+    lua_pushcfunction(L, l_close_check);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
     lua_newtable(L);
-    lua_pushcfunction(L, l_run_check);
-    lua_setfield(L, -2, "run_check");
+    lua_pushcfunction(L, l_load_check);
+    lua_setfield(L, -2, "load_check");
+    lua_pushcfunction(L, l_run);
+    lua_setfield(L, -2, "run");
+    lua_pushcfunction(L, l_close_check);
+    lua_setfield(L, -2, "close");
     lua_setglobal(L, "__moonstat_test");
 }

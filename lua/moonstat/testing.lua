@@ -8,6 +8,8 @@
 --   T.run_check(file, config, ts) -> samples a check emits in one run (rates
 --                                  included), or nil, err. Uses the real check
 --                                  host: own state, JIT off, limits.
+--   T.check(file, config)       -> a loaded check c; c:run(ts) as above, many
+--                                  times on the same state; c:close()
 --   T.trace_aborts(fn)          -> runs fn with the JIT on and returns the list of
 --                                  trace aborts (empty when every loop compiled)
 --   T.done()                    -> prints the plan; exits non-zero on failure
@@ -109,10 +111,32 @@ function T.encode(file, opts, samples)
   return s, b
 end
 
+local function host()
+  local h = rawget(_G, "__moonstat_test")
+  assert(h, "moonstat.testing needs `moonstat --script`")
+  return h
+end
+
+-- A check loaded once, run as often as the test likes (state it keeps
+-- between runs, like cpu's previous reading, survives):
+--   local c = assert(T.check("checks/cpu.lua", { proc_root = ... }))
+--   local samples = c:run(1000)   -- or nil, err
+function T.check(file, config)
+  local h = host()
+  local handle, err = h.load_check(file, config or {})
+  if not handle then return nil, err end
+  return {
+    run = function(_, ts) return h.run(handle, ts or os.time()) end,
+    close = function() h.close(handle) end,
+  }
+end
+
 function T.run_check(file, config, ts)
-  local host = rawget(_G, "__moonstat_test")
-  assert(host, "moonstat.testing.run_check needs `moonstat --script`")
-  return host.run_check(file, config or {}, ts or os.time())
+  local c, err = T.check(file, config)
+  if not c then return nil, err end
+  local samples, rerr = c:run(ts)
+  c:close()
+  return samples, rerr
 end
 
 function T.trace_aborts(fn)
