@@ -7,7 +7,8 @@
 #   - build/tests/test_*         C unit tests
 #   - tests/lua/*.lua            Lua tests, run by ./moonstat --script
 #   - tests/integration/*.sh     integration tests that start ./moonstat and real peers
-#   - tests/fuzz/*.sh            the libFuzzer harnesses over their corpora (once)
+#   - tests/once/*.sh            tests that do not depend on the build, run once:
+#                                the libFuzzer harnesses, the peers harness
 # The unit and integration tests run twice: with ./moonstat and with the
 # ASan+UBSan build in build-asan/ (when it exists).
 cd "$(dirname "$0")/.." || exit 1
@@ -68,7 +69,7 @@ suite() { # bin-dir label
 
 if [ -n "${MS_ONLY:-}" ]; then
     # MS_ONLY=pattern: run only matching tests (development aid).
-    for t in build/tests/test_*$MS_ONLY* tests/lua/test_*$MS_ONLY*.lua tests/integration/test_*$MS_ONLY*.sh tests/fuzz/test_*$MS_ONLY*.sh; do
+    for t in build/tests/test_*$MS_ONLY* tests/lua/test_*$MS_ONLY*.lua tests/integration/test_*$MS_ONLY*.sh tests/once/test_*$MS_ONLY*.sh; do
         [ -e "$t" ] || continue
         export MS_BIN="$top/moonstat"
         case $t in
@@ -79,7 +80,7 @@ if [ -n "${MS_ONLY:-}" ]; then
     done
 else
     suite . ""
-    for t in tests/fuzz/test_*.sh; do
+    for t in tests/once/test_*.sh; do
         [ -f "$t" ] && run_one "$(basename "$t")" sh "$t"
     done
     if [ -x build-asan/moonstat ]; then

@@ -12,7 +12,7 @@
 #     t_done
 #
 # What is here:
-#   TAP        t_ok, t_not, t_eq, t_match, t_pass, t_fail, t_skip, t_diag, t_done
+#   TAP        t_ok, t_not, t_eq, t_match, t_pass, t_fail, t_diag, t_done
 #   processes  ms_tmpdir (per-test dir + cleanup trap), ms_bg, ms_paths,
 #              ms_start, ms_wait_log, ms_stop, ms_log_tail
 #   network    free_port, wait_port, tcp_send, udp_send, http_get
@@ -62,12 +62,6 @@ t_fail() {
 # t_diag TEXT...: diagnostic lines ("# ..."), one per input line.
 t_diag() {
     printf '%s\n' "$*" | sed 's/^/# /'
-}
-
-# t_skip DESC REASON: a test that could not run here (counts as ok in TAP).
-t_skip() {
-    _ms_tests=$((_ms_tests + 1))
-    echo "ok - $1 # SKIP ${2:-}"
 }
 
 # t_ok DESC CMD [ARGS...]: ok when CMD exits 0. CMD runs in this shell (so

@@ -2,7 +2,7 @@
 # Runs each libFuzzer harness (build-fuzz/fuzz_*, from `make fuzz-build`) over
 # its seed corpus in fuzz/corpus/<name> plus FUZZ_RUNS (20000) mutations.
 # A crash, leak or sanitizer report fails the harness's line.
-cd "$(dirname "$0")/../.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1 # the repo root
 runs=${FUZZ_RUNS:-20000}
 n=0
 fail=0

@@ -1,19 +1,10 @@
 #!/bin/sh
-# tests/integration/test_peers.sh - proves the test harness on its own,
+# tests/once/test_peers.sh - proves the test harness on its own,
 # without moonstat: the real carbon-cache and prometheus that lib.sh starts
 # on loopback ports take data and answer queries, and the TAP helpers and
 # process handling in lib.sh behave.
-. "$(dirname "$0")/lib.sh"
-
-# Nothing here uses moonstat, so the second pass of tests/run.sh (the ASan
-# build) has nothing new to learn from it.
-case $MS_BIN in
-"$MS_TOP/moonstat") ;;
-*)
-    t_skip "peers harness" "does not depend on the moonstat build; checked in the first pass"
-    t_done
-    ;;
-esac
+# It does not use moonstat, so tests/run.sh runs it once, not once per build.
+. "$(dirname "$0")/../integration/lib.sh"
 ms_tmpdir
 
 # --- TAP helpers themselves
