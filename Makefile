@@ -98,10 +98,10 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/lib/systemd/system/moonstat.service
 
 format:
-	clang-format -i src/*.c include/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
+	clang-format -i src/*.c src/*.h include/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
 
 format-check:
-	clang-format --dry-run -Werror src/*.c include/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
+	clang-format --dry-run -Werror src/*.c src/*.h include/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
 
 clean:
 	rm -rf build build-asan build-fuzz moonstat tests/tmp bench/out
