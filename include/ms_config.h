@@ -50,6 +50,9 @@ void ms_node_free(ms_node *n);
 /* Value of `key` in map `map`, or NULL (also NULL when map is NULL or not a map). */
 const ms_node *ms_node_get(const ms_node *map, const char *key);
 
+/* Is n absent or a YAML null (empty, "~" or "null", unquoted)? */
+int ms_node_is_null(const ms_node *n);
+
 /* Deep equality of two trees, ignoring positions (used by reload to see what changed). */
 int ms_node_equal(const ms_node *a, const ms_node *b);
 
