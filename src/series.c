@@ -76,6 +76,24 @@ static int tag_cmp(const void *a, const void *b)
     return (x->klen > y->klen) - (x->klen < y->klen);
 }
 
+/* Copy n tags into dst, their strings (NUL-terminated) into mem, which has
+ * room for all of them; returns the end of what was written. */
+static char *copy_tags(ms_tag *dst, const ms_tag *src, size_t n, char *mem)
+{
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = src[i];
+        memcpy(mem, src[i].k, src[i].klen);
+        mem[src[i].klen] = 0;
+        dst[i].k = mem;
+        mem += src[i].klen + 1;
+        memcpy(mem, src[i].v, src[i].vlen);
+        mem[src[i].vlen] = 0;
+        dst[i].v = mem;
+        mem += src[i].vlen + 1;
+    }
+    return mem;
+}
+
 /* Copy base tags (the caller's strings stay the caller's). */
 int ms_series_set_base_tags(const ms_tag *tags, size_t ntags)
 {
@@ -88,18 +106,7 @@ int ms_series_set_base_tags(const ms_tag *tags, size_t ntags)
         free(mem);
         return MS_ENOMEM;
     }
-    char *p = mem;
-    for (size_t i = 0; i < ntags; i++) {
-        nt[i] = tags[i];
-        memcpy(p, tags[i].k, tags[i].klen);
-        p[tags[i].klen] = 0;
-        nt[i].k = p;
-        p += tags[i].klen + 1;
-        memcpy(p, tags[i].v, tags[i].vlen);
-        p[tags[i].vlen] = 0;
-        nt[i].v = p;
-        p += tags[i].vlen + 1;
-    }
+    copy_tags(nt, tags, ntags, mem);
     pthread_mutex_lock(&lock);
     free(base);
     free(base_mem);
@@ -210,18 +217,7 @@ static ms_series *new_series(uint32_t id, const char *name, size_t nlen, const m
     s->key = p;
     s->key_len = (uint32_t)klen;
     p += klen + 1;
-    for (size_t i = 0; i < nt; i++) {
-        tags[i].klen = t[i].klen;
-        tags[i].vlen = t[i].vlen;
-        memcpy(p, t[i].k, t[i].klen);
-        p[t[i].klen] = 0;
-        tags[i].k = p;
-        p += t[i].klen + 1;
-        memcpy(p, t[i].v, t[i].vlen);
-        p[t[i].vlen] = 0;
-        tags[i].v = p;
-        p += t[i].vlen + 1;
-    }
+    copy_tags(tags, t, nt, p);
     s->tags = tags;
     return s;
 }

@@ -55,22 +55,28 @@ M.kind_names = K.kind_names
 M.GAUGE, M.COUNTER, M.RATE, M.HEALTH, M.EVENT = K.GAUGE, K.COUNTER, K.RATE, K.HEALTH, K.EVENT
 
 -- Format a number the way time-series databases read it back: integers
--- without a fraction, others with the fewest digits (15 to 17) that read
--- back to the same double.
+-- (|v| < 1e15) without a fraction, others with the fewest digits (15 to 17)
+-- that read back to the same double; NaN and the infinities spelled as
+-- Prometheus and InfluxDB read them. Results go through a local: a builtin
+-- returning straight into a caller's loop aborts its trace.
 local floor, fmt, huge, tonumber = math.floor, string.format, math.huge, tonumber
 function M.number(v)
+  local s
   if v == floor(v) and v > -1e15 and v < 1e15 then
-    local s = fmt("%d", v)
-    return s
+    s = fmt("%d", v)
+  elseif v ~= v then
+    s = "NaN"
+  elseif v == huge then
+    s = "+Inf"
+  elseif v == -huge then
+    s = "-Inf"
+  else
+    s = fmt("%.15g", v)
+    if tonumber(s) ~= v then
+      s = fmt("%.16g", v)
+      if tonumber(s) ~= v then s = fmt("%.17g", v) end
+    end
   end
-  if v ~= v then return "NaN" end
-  if v == huge then return "+Inf" end
-  if v == -huge then return "-Inf" end
-  local s = fmt("%.15g", v)
-  if tonumber(s) == v then return s end
-  s = fmt("%.16g", v)
-  if tonumber(s) == v then return s end
-  s = fmt("%.17g", v)
   return s
 end
 

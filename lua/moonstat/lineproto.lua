@@ -36,23 +36,9 @@ local M = {}
 -- aborts that trace ("leaving loop in root trace"); aborts repeated enough
 -- blacklist the function and with it every loop that calls it.
 
--- A finite number as text databases read back exactly: integers (|v| < 1e15)
--- without a fraction, others with the fewest digits (15, 16 or 17) that read
--- back as the same double (as moonstat.encoder's number, without its tail
--- calls). Callers skip NaN and infinities.
-local function number(v)
-  local s
-  if v == floor(v) and v > -1e15 and v < 1e15 then
-    s = fmt("%d", v)
-  else
-    s = fmt("%.15g", v)
-    if tonumber(s) ~= v then
-      s = fmt("%.16g", v)
-      if tonumber(s) ~= v then s = fmt("%.17g", v) end
-    end
-  end
-  return s
-end
+-- A number as text databases read back exactly (moonstat.encoder's; the
+-- callers here skip NaN and infinities).
+local number = E.number
 M.number = number
 
 -- Unix seconds (fractional) -> integer nanoseconds as text, rounded to the
