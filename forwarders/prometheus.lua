@@ -115,24 +115,12 @@ local function label_name(s)
   return (gsub(s, "^__+", "_"))
 end
 
--- A value as Prometheus reads it: integers without a fraction, NaN, +Inf,
--- -Inf, otherwise the shortest of %.15g / %.16g / %.17g that reads back.
--- (encode has a copy inlined in its loop; keep the two the same.)
-local function number(v)
-  if v == floor(v) then -- false for NaN
-    if v < 9007199254740992 and v > -9007199254740992 then return fmt("%d", v) end
-    if v == huge then return "+Inf" end
-    if v == -huge then return "-Inf" end
-  elseif v ~= v then
-    return "NaN"
-  end
-  local s = fmt("%.15g", v)
-  if tonumber(s) ~= v then
-    s = fmt("%.16g", v)
-    if tonumber(s) ~= v then s = fmt("%.17g", v) end
-  end
-  return s
-end
+-- A value as Prometheus reads it: moonstat.encoder's number (integers
+-- without a fraction, NaN, +Inf, -Inf, otherwise the shortest %.15g / %.16g /
+-- %.17g that reads back). encode has a copy inlined in its loop, because a
+-- function called from there could turn hot first and trace on its own;
+-- keep the two the same.
+local number = E.number
 
 ---------------------------------------------------------------- per-series cache
 
@@ -256,8 +244,7 @@ local function encode(batch, out, opts)
     end
     local smp = s[p - 1]
     local info = info_t[smp.series]
-    -- the value, as number() writes it (inlined: a function called from
-    -- here could turn hot before this loop and trace on its own)
+    -- the value, as number() writes it (inlined: see number above)
     local v = smp.value
     local vs
     if v == floor(v) and v < 9007199254740992 and v > -9007199254740992 then

@@ -55,14 +55,14 @@ M.kind_names = K.kind_names
 M.GAUGE, M.COUNTER, M.RATE, M.HEALTH, M.EVENT = K.GAUGE, K.COUNTER, K.RATE, K.HEALTH, K.EVENT
 
 -- Format a number the way time-series databases read it back: integers
--- (|v| < 1e15) without a fraction, others with the fewest digits (15 to 17)
+-- (|v| < 2^53, where every integer is exact) without a fraction, others with the fewest digits (15 to 17)
 -- that read back to the same double; NaN and the infinities spelled as
 -- Prometheus and InfluxDB read them. Results go through a local: a builtin
 -- returning straight into a caller's loop aborts its trace.
 local floor, fmt, huge, tonumber = math.floor, string.format, math.huge, tonumber
 function M.number(v)
   local s
-  if v == floor(v) and v > -1e15 and v < 1e15 then
+  if v == floor(v) and v > -9007199254740992 and v < 9007199254740992 then
     s = fmt("%d", v)
   elseif v ~= v then
     s = "NaN"
