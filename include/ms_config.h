@@ -138,6 +138,7 @@ typedef struct ms_agent_config {
     double stats_interval;  /* how often moonstat_* self metrics are emitted */
     double flush_interval;  /* how often the pipeline forwards what it gathered */
     int64_t pipeline_batch; /* samples gathered before an early flush (bound: twice this) */
+    int processor_drop_on_error; /* a sample whose processor raised: 1 dropped, 0 passed on */
 } ms_agent_config;
 
 typedef struct ms_paths_config {

@@ -17,15 +17,24 @@
 
 /* A check's samples of one run, in one call. `buf` holds, per sample:
  *   name \0 (key \0 value \0)* \0 msg \0 level \0
- * values[i] and kinds[i] go with the i-th record. `check` is the lightuserdata
+ * values[i], kinds[i] and ts[i] go with the i-th record; ts[i] is the
+ * sample's unix time, 0 meaning the run's time (ts may be NULL: all 0). `check` is the lightuserdata
  * the host put in the check's state. Kind MS_KIND_RATE means "compute the rate
  * from this reading" (no sample on the first reading or a reset). Returns the
  * number of samples kept, or a negative code for a malformed buffer. */
 int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *values,
-                        const uint8_t *kinds, int n);
+                        const uint8_t *kinds, const double *ts, int n);
 
 /* The series for an id (NULL when unknown). Owned by the series table. */
 const ms_series *ms_ffi_series(uint32_t id);
+
+/* The id of series `id` changed: renamed to `name` (NULL: same name), and
+ * with tag `key` set to `value` (value NULL: tag removed; key NULL: tags
+ * unchanged). Interned like any series (base tags added back), so the result
+ * is stable: processors cache it. Returns 0 for an unknown id, an empty name
+ * or a full series table (counted there). Implemented in processor.c. */
+uint32_t ms_ffi_series_with(uint32_t id, const char *name, size_t name_len, const char *key,
+                            size_t klen, const char *value, size_t vlen);
 
 /* Append bytes to a C-owned output buffer (an ms_buf* given to an encoder). */
 int ms_ffi_buf_put(void *buf, const char *p, size_t len);

@@ -356,7 +356,7 @@ static const char *field(const char **p, const char *end, size_t *len)
 /* The records of one run -> a batch for the pipeline (or the capture batch).
  * See ms_ffi.h for the layout. */
 int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *values,
-                        const uint8_t *kinds, int n)
+                        const uint8_t *kinds, const double *ts, int n)
 {
     ms_check *c = check;
     const char *p = buf, *end = buf + len;
@@ -392,9 +392,10 @@ int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *
         double v = values[i];
         int kind = kinds[i];
         if (kind >= MS_KIND_COUNT_) goto bad;
-        if (kind == MS_KIND_RATE && !ms_rate_update(id, v, c->run_ts, &v)) continue;
-        if (ms_batch_add(b, id, (ms_kind)kind, v, c->run_ts, mlen ? msg : NULL, mlen,
-                         llen ? level : NULL, llen) != MS_OK)
+        double t = ts && ts[i] > 0 ? ts[i] : c->run_ts; /* 0: the run's time */
+        if (kind == MS_KIND_RATE && !ms_rate_update(id, v, t, &v)) continue;
+        if (ms_batch_add(b, id, (ms_kind)kind, v, t, mlen ? msg : NULL, mlen, llen ? level : NULL,
+                         llen) != MS_OK)
             break;
         kept++;
     }

@@ -428,6 +428,9 @@ const ms_field ms_config_agent_fields[] = {
     AF(pipeline_batch, MS_T_INT, "10000",
        "samples gathered before an early flush; past twice this, new samples are dropped "
        "(moonstat_pipeline_dropped_samples_total)"),
+    AF(processor_drop_on_error, MS_T_BOOL, "false",
+       "a sample whose processor raises: true drops it, false passes it on unchanged (each "
+       "processor may set its own drop_on_error)"),
     {NULL, 0, NULL, 0, NULL}};
 
 /* clang-format off */

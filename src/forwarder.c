@@ -16,6 +16,7 @@
 #include "ms_forwarder.h"
 #include "ms_log.h"
 #include "ms_lua.h"
+#include "ms_processor.h"
 #include "ms_stats.h"
 
 static const ms_transport *const transports[] = {
@@ -46,6 +47,7 @@ struct ms_forwarder {
     int drain_on;
     double drain_until;
     ms_buf enc;
+    ms_procs *procs; /* this forwarder's own processors, or NULL */
 };
 
 const ms_transport *ms_transport_find(const char *name)
@@ -75,7 +77,8 @@ static int add_opt(ms_forwarder *f, const char *k, const char *v)
 
 static int is_core_key(const char *k)
 {
-    return !strcmp(k, "type") || !strcmp(k, "enabled") || !strcmp(k, "buffer_size");
+    return !strcmp(k, "type") || !strcmp(k, "enabled") || !strcmp(k, "buffer_size") ||
+           !strcmp(k, "processors");
 }
 
 /* Convert the scalar text `v` (from config or a default) to the option's
@@ -222,7 +225,7 @@ static int build_options(ms_forwarder *f, int mod, const ms_config *cfg, ms_erro
             }
             ms_error_set(err, MS_EINVAL,
                          "%s:%d:%d: forwarders.%s: unknown option '%s' for type %s (known: type, "
-                         "enabled, buffer_size%s%s)",
+                         "enabled, buffer_size, processors%s%s)",
                          cfg->path, v->key_line, v->key_col, f->name, v->key, f->type,
                          keys.len ? ", " : "", keys.len ? keys.data : "");
             ms_buf_free(&keys);
@@ -355,6 +358,11 @@ int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const 
     if ((rc = ms_lua_pcall(L, 2, 1, err)) != MS_OK) goto fail_lua;
     f->encode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_settop(L, top);
+    char ctx[512];
+    snprintf(ctx, sizeof ctx, "forwarders.%s.processors", name);
+    if ((rc = ms_procs_new(L, cfg, ms_node_get(section, "processors"), ctx, name, loop != NULL, 1,
+                           &f->procs, err)) != MS_OK)
+        goto fail;
     if (!loop) { /* validation only (--config-test): nothing is started */
         *out = f;
         return MS_OK;
@@ -423,9 +431,25 @@ int ms_forwarder_encode(ms_forwarder *f, ms_batch *b, ms_buf *out, ms_error *err
     return rc;
 }
 
+static void send_batch(ms_forwarder *f, ms_batch *b);
+
 void ms_forwarder_send(ms_forwarder *f, ms_batch *b)
 {
     if (f->stopping || b->n == 0) return;
+    if (!f->procs) {
+        send_batch(f, b);
+        return;
+    }
+    ms_batch_ref(b); /* shared with the router: the processors get a private copy */
+    ms_batch *own = ms_procs_apply(f->procs, b);
+    if (!own) return;
+    if (own->n) send_batch(f, own);
+    ms_batch_unref(own);
+}
+
+/* Encode and queue (push) or hand over (pull) one batch. */
+static void send_batch(ms_forwarder *f, ms_batch *b)
+{
     if (f->tp->pull) {
         f->tp->batch(f, b);
         return;
@@ -538,6 +562,7 @@ void ms_forwarder_free(ms_forwarder *f)
 {
     if (!f) return;
     ms_stats_unregister(stats_provider, f);
+    ms_procs_free(f->procs);
     while (f->head) ms_forwarder_pop(f, 0);
     if (f->L) {
         luaL_unref(f->L, LUA_REGISTRYINDEX, f->encode_ref);
@@ -608,7 +633,8 @@ int ms_forwarder_same(ms_forwarder *f, const ms_config *cfg, const ms_node *sect
     struct stat st;
     int same = file && !strcmp(file, f->file) && stat(file, &st) == 0 &&
                st.st_mtim.tv_sec == f->st.st_mtim.tv_sec &&
-               st.st_mtim.tv_nsec == f->st.st_mtim.tv_nsec && st.st_size == f->st.st_size;
+               st.st_mtim.tv_nsec == f->st.st_mtim.tv_nsec && st.st_size == f->st.st_size &&
+               !ms_procs_changed(f->procs, cfg);
     free(file);
     if (same) f->section = section;
     return same;

@@ -14,6 +14,7 @@
 #include "ms_log.h"
 #include "ms_lua.h"
 #include "ms_pipeline.h"
+#include "ms_processor.h"
 #include "ms_stats.h"
 
 typedef struct fwd_entry {
@@ -24,6 +25,7 @@ typedef struct fwd_entry {
 static uv_loop_t *loop;
 static ms_lua *lua;
 static fwd_entry *fwds;
+static ms_procs *procs; /* the global processor list (config `processors:`) */
 static ms_batch *pending;
 static uv_timer_t flush_timer;
 static int stopping, stopping_left;
@@ -93,13 +95,16 @@ int ms_pipeline_validate(const ms_config *cfg, ms_error *err)
     ms_lua_opts o = {1, 0, &cfg->paths.lua};
     ms_lua *l = ms_lua_new(&o, err);
     if (!l) return err ? err->code : MS_ENOMEM;
-    int rc = MS_OK;
+    ms_procs *p = NULL;
+    int rc = ms_procs_new(ms_lua_state(l), cfg, cfg->processors, "processors", NULL, 0, 0, &p, err);
+    ms_procs_free(p);
     const ms_node *fs = cfg->forwarders;
     for (size_t i = 0; fs && i < fs->n && rc == MS_OK; i++) {
         ms_forwarder *f = NULL;
         rc = ms_forwarder_new(NULL, ms_lua_state(l), cfg, fs->items[i]->key, fs->items[i], &f, err);
         ms_forwarder_free(f);
     }
+    ms_procs_forget(ms_lua_state(l));
     ms_lua_free(l);
     return rc;
 }
@@ -116,6 +121,9 @@ int ms_pipeline_start(uv_loop_t *l, const ms_config *cfg, ms_error *err)
     ms_lua_opts o = {1, 0, &cfg->paths.lua};
     lua = ms_lua_new(&o, err);
     if (!lua) return err ? err->code : MS_ENOMEM;
+    int rc = ms_procs_new(ms_lua_state(lua), cfg, cfg->processors, "processors", NULL, 1, 0, &procs,
+                          err);
+    if (rc != MS_OK) return rc;
     ms_error ferr = {0};
     fwds = make_forwarders(cfg, NULL, &ferr);
     if (ferr.code) {
@@ -142,6 +150,16 @@ int ms_pipeline_reload(const ms_config *cfg, ms_error *err)
     max_pending = (uint32_t)cfg->agent.pipeline_batch;
     uint64_t ms = (uint64_t)(cfg->agent.flush_interval * 1000);
     uv_timer_set_repeat(&flush_timer, ms < 1 ? 1 : ms);
+    /* processors: unchanged ones are reused, broken ones keep their last version */
+    ms_procs *np = NULL;
+    ms_error perr = {0};
+    if (ms_procs_new(ms_lua_state(lua), cfg, cfg->processors, "processors", NULL, 1, 1, &np,
+                     &perr) != MS_OK) {
+        ms_log_error("reload: %s (keeping the running processors)", perr.msg);
+    } else {
+        ms_procs_free(procs);
+        procs = np;
+    }
     fwd_entry *old = fwds;
     fwds = make_forwarders(cfg, &old, err);
     while (old) { /* removed or replaced: drain briefly, then stop */
@@ -179,7 +197,9 @@ void ms_pipeline_flush(void)
     ms_batch *b = pending;
     pending = NULL;
     if (!b) return;
-    for (fwd_entry *e = fwds; e; e = e->next) ms_forwarder_send(e->f, b);
+    b = ms_procs_apply(procs, b); /* may drop samples, or all of them */
+    if (!b) return;
+    for (fwd_entry *e = fwds; e && b->n; e = e->next) ms_forwarder_send(e->f, b);
     forwarded += b->n;
     ms_batch_unref(b);
 }
@@ -214,6 +234,9 @@ void ms_pipeline_free(void)
 {
     ms_batch_unref(pending);
     pending = NULL;
+    ms_procs_free(procs);
+    procs = NULL;
+    if (lua) ms_procs_forget(ms_lua_state(lua));
     ms_lua_free(lua);
     lua = NULL;
 }

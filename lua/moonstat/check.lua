@@ -6,8 +6,9 @@
 -- `flush_every` samples), never one call per sample.
 --
 --   ms.timestamp()                          this run's time (unix seconds, integer)
---   ms.gauge(name, value [, tags])          a level
---   ms.counter(name, value [, tags])        a growing total, forwarded as is
+--   ms.gauge(name, value [, tags [, ts]])   a level; ts: unix seconds of the
+--                                           sample (default: the run's time)
+--   ms.counter(name, value [, tags [, ts]]) a growing total, forwarded as is
 --   ms.rate(name, value [, tags])           per-second rate against the previous
 --                                           value of this series; nothing on the
 --                                           first call or after a reset
@@ -37,12 +38,13 @@ local ms = {
 local GAUGE, COUNTER, RATE, HEALTH, EVENT = K.GAUGE, K.COUNTER, K.RATE, K.HEALTH, K.EVENT
 local check_ptr = host.check
 local recs = buffer.new()
-local values, kinds, n = {}, {}, 0
+local values, kinds, stamps, n = {}, {}, {}, 0
 local run_ts = math.floor(C.ms_ffi_now())
 local type, tostring, tonumber, pairs, error = type, tostring, tonumber, pairs, error
 
--- C arrays for values and kinds, grown by doubling and reused across runs.
-local cap, vals, ks = 0, nil, nil
+-- C arrays for values, kinds and timestamps, grown by doubling and reused
+-- across runs.
+local cap, vals, ks, tss = 0, nil, nil, nil
 
 -- Hand what was gathered to C in one call. Returns the number kept.
 local function flush()
@@ -51,14 +53,16 @@ local function flush()
     cap = math.max(16, cap * 2, n)
     vals = ffi.new("double[?]", cap)
     ks = ffi.new("uint8_t[?]", cap)
+    tss = ffi.new("double[?]", cap)
   end
   for i = 1, n do
     vals[i - 1] = values[i]
     ks[i - 1] = kinds[i]
+    tss[i - 1] = stamps[i]
   end
   local p, len = recs:ref()
   local kept = 0
-  if check_ptr then kept = C.ms_ffi_check_submit(check_ptr, p, len, vals, ks, n) end
+  if check_ptr then kept = C.ms_ffi_check_submit(check_ptr, p, len, vals, ks, tss, n) end
   recs:reset()
   n = 0
   if kept < 0 then error("moonstat: a sample name, tag or message contains a NUL byte", 0) end
@@ -73,7 +77,7 @@ local function put_tags(tags)
   end
 end
 
-local function emit(name, value, tags, kind, msg, level)
+local function emit(name, value, tags, kind, msg, level, ts)
   if type(name) ~= "string" or name == "" then
     error("metric name must be a non-empty string", 3)
   end
@@ -81,18 +85,26 @@ local function emit(name, value, tags, kind, msg, level)
   if v == nil then
     error("value of '" .. name .. "' must be a number, got " .. tostring(value), 3)
   end
+  local t = 0 -- 0: the run's time
+  if ts ~= nil then
+    t = tonumber(ts)
+    if t == nil or t <= 0 or t ~= t or t == math.huge then
+      error("timestamp of '" .. name .. "' must be unix seconds > 0, got " .. tostring(ts), 3)
+    end
+  end
   recs:put(name, "\0")
   put_tags(tags)
   recs:put("\0", msg or "", "\0", level or "", "\0")
   n = n + 1
   values[n] = v
   kinds[n] = kind
+  stamps[n] = t
   if n >= ms.flush_every then flush() end
 end
 
 function ms.timestamp() return run_ts end
-function ms.gauge(name, value, tags) emit(name, value, tags, GAUGE) end
-function ms.counter(name, value, tags) emit(name, value, tags, COUNTER) end
+function ms.gauge(name, value, tags, ts) emit(name, value, tags, GAUGE, nil, nil, ts) end
+function ms.counter(name, value, tags, ts) emit(name, value, tags, COUNTER, nil, nil, ts) end
 function ms.rate(name, value, tags) emit(name, value, tags, RATE) end
 
 function ms.event(name, text, tags)

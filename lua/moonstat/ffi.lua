@@ -24,7 +24,9 @@ typedef struct ms_batch {
   char *text; uint32_t text_len, text_cap;
 } ms_batch;
 int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *values,
-                        const uint8_t *kinds, int n);
+                        const uint8_t *kinds, const double *ts, int n);
+uint32_t ms_ffi_series_with(uint32_t id, const char *name, size_t name_len, const char *key,
+                            size_t klen, const char *value, size_t vlen);
 const ms_series *ms_ffi_series(uint32_t id);
 int ms_ffi_buf_put(void *buf, const char *p, size_t len);
 double ms_ffi_now(void);

@@ -10,8 +10,18 @@
 --                                  host: own state, JIT off, limits.
 --   T.check(file, config)       -> a loaded check c; c:run(ts) as above, many
 --                                  times on the same state; c:close()
+--   T.samples(batch)            -> the batch's samples as tables
+--                                  { name=, tags={}, value=, ts=, kind="gauge", msg=, level= }
+--   T.processors(list)          -> a processor chain p, built like config.yaml's
+--                                  `processors:` list ("name" or { name = settings },
+--                                  settings may hold drop_on_error) from lua/processors/;
+--                                  p:run(batch, now) runs it over the batch in place
+--                                  and returns T.samples(batch); p.errors[k] and
+--                                  p.dropped[k] count per processor (1-based);
+--                                  p.fn(batch, now) runs it unprotected
 --   T.trace_aborts(fn)          -> runs fn with the JIT on and returns the list of
---                                  trace aborts (empty when every loop compiled)
+--                                  trace aborts (empty when every loop compiled), and
+--                                  the chunk names of the traces it compiled
 --   T.done()                    -> prints the plan; exits non-zero on failure
 local ffi = require "ffi"
 local buffer = require "string.buffer"
@@ -139,13 +149,57 @@ function T.run_check(file, config, ts)
   return samples, rerr
 end
 
+function T.samples(batch)
+  local E = require "moonstat.encoder"
+  local out = {}
+  for i = 0, batch.n - 1 do
+    local smp = batch.s[i]
+    local se = E.series(smp.series)
+    out[#out + 1] = { name = se and se.name, tags = se and se.tags or {}, value = smp.value,
+                      ts = smp.ts, kind = K.kind_names[smp.kind], msg = E.text(batch, smp.msg),
+                      level = E.text(batch, smp.level), series = smp.series }
+  end
+  return out
+end
+
+function T.processors(list, drop_on_error)
+  local P = require "moonstat.processor"
+  local fns, names, drop = {}, {}, {}
+  for i, item in ipairs(list) do
+    local name, settings = item, {}
+    if type(item) == "table" then name, settings = next(item) end
+    local st, d = {}, drop_on_error or false
+    for k, v in pairs(settings) do
+      if k == "drop_on_error" then d = v else st[k] = v end
+    end
+    local file = assert(package.searchpath("processors." .. name, package.path))
+    fns[i] = P.instance(dofile(file), st, name)
+    names[i], drop[i] = name, d
+  end
+  local counts = ffi.new("double[?]", 2 * #fns + 1)
+  local run = P.chain(fns, names, drop, counts, "test")
+  local p = { errors = {}, dropped = {}, counts = counts }
+  function p.run(_, batch, now)
+    P.run(run, batch, now or C.ms_ffi_now())
+    for k = 1, #fns do
+      p.errors[k], p.dropped[k] = counts[2 * k - 2], counts[2 * k - 1]
+    end
+    return T.samples(batch)
+  end
+  p.fn = run -- unprotected: fn(batch, now) (for JIT tests)
+  return p
+end
+
 function T.trace_aborts(fn)
   local jit = require "jit"
-  local aborts = {}
+  local aborts, stops = {}, {}
   local function cb(what, tr, func, pc, otr, oex)
     if what == "abort" then
       local info = require("jit.util").funcinfo(func, pc)
       aborts[#aborts + 1] = ("%s: %s"):format(info.loc or "?", tostring(otr))
+    elseif what == "stop" then
+      local info = require("jit.util").funcinfo(func)
+      stops[#stops + 1] = info.source or "?"
     end
   end
   jit.on()
@@ -154,7 +208,7 @@ function T.trace_aborts(fn)
   local ok, err = pcall(fn)
   jit.attach(cb)
   if not ok then error(err, 0) end
-  return aborts
+  return aborts, stops
 end
 
 T.fw = fw

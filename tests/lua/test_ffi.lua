@@ -26,7 +26,8 @@ T.ok(C.ms_ffi_layout("nonsense") == 0xffffffffffffffffULL, "unknown name gives (
 for name, k in pairs(K.kinds) do T.ok(K.kind_names[k] == name, "kind " .. name) end
 
 -- every declared function resolves in the binary
-for _, fn in ipairs { "ms_ffi_check_submit", "ms_ffi_series", "ms_ffi_buf_put", "ms_ffi_now",
+for _, fn in ipairs { "ms_ffi_check_submit", "ms_ffi_series", "ms_ffi_series_with",
+                      "ms_ffi_buf_put", "ms_ffi_now",
                       "ms_ffi_log", "ms_ffi_parse_duration", "ms_ffi_parse_size" } do
   T.ok(pcall(function() return C[fn] end), fn .. " is exported")
 end
