@@ -328,6 +328,13 @@ int ms_check_load(ms_check *c, const ms_config *cfg, lua_State *cfg_from, int cf
     lua_settop(L, 0);
     lua_gc(L, LUA_GCCOLLECT, 0);
     lua_gc(L, LUA_GCSETPAUSE, 120); /* many small heaps: collect sooner than the default 200% */
+    if (c->state == ST_RUNNING) {
+        /* a sliced run of the old version is abandoned with its state */
+        if (c->handles) uv_idle_stop(&c->resume);
+        c->state = ST_IDLE;
+        if (ms_check_once_pending > 0) ms_check_once_pending--;
+        ms_log_info("check %s: run in progress abandoned for the new version", c->name);
+    }
     ms_lua_free(c->lua);
     c->lua = l;
     c->co = NULL;

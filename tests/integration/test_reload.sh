@@ -75,6 +75,25 @@ sleep 1.5
 after=$(tail -n +"$((mark + 1))" "$MS_TMP/out.lp")
 t_eq "no b samples in the last second" "$(tail -n 20 "$MS_TMP/out.lp" | grep -c '^b\.here')" 0
 t_match "rate samples continue right after the reload" "$after" '^r\.rate;'
+# 5. reload a check in the middle of a long (sliced) run: the run of the old
+# version is abandoned cleanly and the new version takes over
+cat > "$C/long.lua" <<'LUA'
+return { interval = 0.5, timeout = 5, collect = function()
+  ms.log.info("long v1 started")
+  local t = os.clock()
+  while os.clock() - t < 2 do end
+  ms.gauge("long.version", 1)
+end }
+LUA
+kill -HUP "$MS_PID"
+t_ok "long v1 running" ms_wait_log 'long v1 started' 5
+cat > "$C/long.lua" <<'LUA'
+return { interval = 0.5, collect = function() ms.gauge("long.version", 2) end }
+LUA
+kill -HUP "$MS_PID"
+t_ok "the run in progress is abandoned for the new version" ms_wait_log 'check long: run in progress abandoned' 5
+t_ok "long v2 runs" _ms_poll 5 grep -q '^long\.version;[^ ]* 2 ' "$MS_TMP/out.lp"
+t_not "v1 never finished a run" grep -q '^long\.version;[^ ]* 1 ' "$MS_TMP/out.lp"
 ms_stop
 t_eq "clean exit" "$?" 0
 
@@ -82,6 +101,6 @@ t_eq "clean exit" "$?" 0
 seqs=$(grep '^seq;' "$MS_TMP/out.lp" | awk '{print $2}')
 n=$(echo "$seqs" | wc -l)
 gaps=$(echo "$seqs" | awk 'NR != $1 { bad++ } END { print bad + 0 }')
-t_ok "seq ran many times across four reloads ($n)" test "$n" -ge 20
+t_ok "seq ran many times across six reloads ($n)" test "$n" -ge 20
 t_eq "no sample of an unchanged check lost or repeated across reloads" "$gaps" 0
 t_done
