@@ -15,15 +15,18 @@
 #include "ms_sample.h"
 #include "ms_series.h"
 
-/* A check's samples of one run, in one call. `buf` holds, per sample:
- *   name \0 (key \0 value \0)* \0 msg \0 level \0
- * values[i], kinds[i] and ts[i] go with the i-th record; ts[i] is the
- * sample's unix time, 0 meaning the run's time (ts may be NULL: all 0). `check` is the lightuserdata
- * the host put in the check's state. Kind MS_KIND_RATE means "compute the rate
- * from this reading" (no sample on the first reading or a reset). Returns the
- * number of samples kept, or a negative code for a malformed buffer. */
-int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *values,
-                        const uint8_t *kinds, const double *ts, int n);
+/* A check's samples of one run (or of every lua/moonstat/check.lua
+ * flush_every samples), in one call. `buf` holds n records of text:
+ *   kind name \0 (key \0 value \0)* \0 msg \0 level \0 value \0 ts \0 \x1e
+ * where kind is one digit (ms_kind), value is a number as strtod reads it,
+ * ts the sample's unix time or empty for the run's time, and \x1e ends the
+ * record (a NUL inside a string misaligns the fields and is caught). Checks run
+ * interpreted, where one string is cheaper to build than C arrays. `check` is
+ * the lightuserdata the host put in the check's state. Kind MS_KIND_RATE means
+ * "compute the rate from this reading" (no sample on the first reading or a
+ * reset). Returns the number of samples kept, or MS_EINVAL for a malformed
+ * buffer (a NUL inside a name, tag or message). */
+int ms_ffi_check_submit(void *check, const char *buf, size_t len, int n);
 
 /* The series for an id (NULL when unknown). Owned by the series table. */
 const ms_series *ms_ffi_series(uint32_t id);

@@ -30,6 +30,7 @@
 #define HOOK_COUNT   1000
 #define LOAD_TIMEOUT 1.0 /* s a check file may run at load time */
 #define MAX_TAGS     64
+#define TICK_MS      10 /* scheduling granularity: runs due in one tick share a wake-up */
 
 uv_loop_t *ms_check_loop;
 const ms_config *ms_check_cfg;
@@ -362,8 +363,7 @@ static const char *field(const char **p, const char *end, size_t *len)
 
 /* The records of one run -> a batch for the pipeline (or the capture batch).
  * See ms_ffi.h for the layout. */
-int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *values,
-                        const uint8_t *kinds, const double *ts, int n)
+int ms_ffi_check_submit(void *check, const char *buf, size_t len, int n)
 {
     ms_check *c = check;
     const char *p = buf, *end = buf + len;
@@ -376,7 +376,9 @@ int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *
     }
     ms_tag tags[MAX_TAGS + 1];
     for (int i = 0; i < n; i++) {
-        size_t nlen, klen, vlen, mlen, llen;
+        size_t nlen, klen, vlen, mlen, llen, xlen, tlen;
+        if (p >= end || *p < '0' || *p >= '0' + MS_KIND_COUNT_) goto bad;
+        int kind = *p++ - '0';
         const char *name = field(&p, end, &nlen);
         if (!name) goto bad;
         size_t nt = 0;
@@ -393,13 +395,17 @@ int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *
         }
         const char *msg = field(&p, end, &mlen);
         const char *level = msg ? field(&p, end, &llen) : NULL;
-        if (!level) goto bad;
+        const char *vtext = level ? field(&p, end, &xlen) : NULL;
+        const char *ttext = vtext ? field(&p, end, &tlen) : NULL;
+        if (!ttext || !xlen || p >= end || *p++ != '\x1e') goto bad; /* the record's end */
+        char *e;
+        double v = strtod(vtext, &e);
+        if (e != vtext + xlen) goto bad;
+        double t = tlen ? strtod(ttext, &e) : 0;
+        if (tlen && e != ttext + tlen) goto bad;
+        if (t <= 0) t = c->run_ts; /* none: the run's time */
         uint32_t id = ms_series_intern(name, nlen, tags, nt);
         if (!id) continue; /* table full: counted there */
-        double v = values[i];
-        int kind = kinds[i];
-        if (kind >= MS_KIND_COUNT_) goto bad;
-        double t = ts && ts[i] > 0 ? ts[i] : c->run_ts; /* 0: the run's time */
         if (kind == MS_KIND_RATE && !ms_rate_update(id, v, t, &v)) continue;
         if (ms_batch_add(b, id, (ms_kind)kind, v, t, mlen ? msg : NULL, mlen, llen ? level : NULL,
                          llen) != MS_OK)
@@ -565,12 +571,22 @@ static void timer_cb(uv_timer_t *t)
 }
 
 /* Arm the timer for the next interval plus a random jitter. */
+/* Arm c's timer `delay` s from now, rounded up to the next TICK_MS boundary
+ * of the loop clock: runs due within one tick share one loop wake-up, so a
+ * thousand checks a second cost at most 1000 / TICK_MS wake-ups. */
+static void arm_in(ms_check *c, double delay)
+{
+    uint64_t now = uv_now(ms_check_loop);
+    uint64_t due = now + (uint64_t)(delay * 1000);
+    due = (due + TICK_MS - 1) / TICK_MS * TICK_MS;
+    uv_timer_start(&c->timer, timer_cb, due - now, 0);
+}
+
 static void schedule_next(ms_check *c)
 {
     double jitter = c->jitter > c->interval ? c->interval : c->jitter;
     double delay = c->interval + (jitter > 0 ? (rand01() - 0.5) * jitter : 0);
-    if (delay < 0.001) delay = 0.001;
-    uv_timer_start(&c->timer, timer_cb, (uint64_t)(delay * 1000), 0);
+    arm_in(c, delay < 0.001 ? 0.001 : delay);
 }
 
 void ms_check_arm(ms_check *c, int schedule, int run_now)
@@ -584,5 +600,5 @@ void ms_check_arm(ms_check *c, int schedule, int run_now)
      * together, yet a long interval does not delay the first sample */
     double window = c->jitter < c->interval ? c->jitter : c->interval;
     double first = run_now ? 0 : rand01() * window;
-    uv_timer_start(&c->timer, timer_cb, (uint64_t)(first * 1000), 0);
+    arm_in(c, first);
 }

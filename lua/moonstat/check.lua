@@ -38,31 +38,20 @@ local ms = {
 local GAUGE, COUNTER, RATE, HEALTH, EVENT = K.GAUGE, K.COUNTER, K.RATE, K.HEALTH, K.EVENT
 local check_ptr = host.check
 local recs = buffer.new()
-local values, kinds, stamps, n = {}, {}, {}, 0
+local n = 0
 local run_ts = math.floor(C.ms_ffi_now())
 local type, tostring, tonumber, pairs, error = type, tostring, tonumber, pairs, error
+local fmt, floor = string.format, math.floor
+local KIND_CHAR = { [0] = "0", "1", "2", "3", "4" }
 
--- C arrays for values, kinds and timestamps, grown by doubling and reused
--- across runs.
-local cap, vals, ks, tss = 0, nil, nil, nil
-
--- Hand what was gathered to C in one call. Returns the number kept.
+-- Hand what was gathered to C in one call. Returns the number kept. The
+-- records are text (see ms_ffi_check_submit): checks run interpreted, where
+-- building one string is cheaper than filling C arrays element by element.
 local function flush()
   if n == 0 then return 0 end
-  if n > cap then
-    cap = math.max(16, cap * 2, n)
-    vals = ffi.new("double[?]", cap)
-    ks = ffi.new("uint8_t[?]", cap)
-    tss = ffi.new("double[?]", cap)
-  end
-  for i = 1, n do
-    vals[i - 1] = values[i]
-    ks[i - 1] = kinds[i]
-    tss[i - 1] = stamps[i]
-  end
   local p, len = recs:ref()
   local kept = 0
-  if check_ptr then kept = C.ms_ffi_check_submit(check_ptr, p, len, vals, ks, tss, n) end
+  if check_ptr then kept = C.ms_ffi_check_submit(check_ptr, p, len, n) end
   recs:reset()
   n = 0
   if kept < 0 then error("moonstat: a sample name, tag or message contains a NUL byte", 0) end
@@ -92,13 +81,14 @@ local function emit(name, value, tags, kind, msg, level, ts)
       error("timestamp of '" .. name .. "' must be unix seconds > 0, got " .. tostring(ts), 3)
     end
   end
-  recs:put(name, "\0")
+  recs:put(KIND_CHAR[kind], name, "\0")
   put_tags(tags)
-  recs:put("\0", msg or "", "\0", level or "", "\0")
+  -- values: integers as such, others with 17 digits (read back exactly)
+  local vs = (v == floor(v) and v < 9007199254740992 and v > -9007199254740992)
+    and fmt("%d", v) or fmt("%.17g", v)
+  recs:put("\0", msg or "", "\0", level or "", "\0", vs, "\0",
+    t ~= 0 and fmt("%.17g", t) or "", "\0\30")
   n = n + 1
-  values[n] = v
-  kinds[n] = kind
-  stamps[n] = t
   if n >= ms.flush_every then flush() end
 end
 

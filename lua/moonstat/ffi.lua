@@ -23,8 +23,7 @@ typedef struct ms_batch {
   ms_sample *s;
   char *text; uint32_t text_len, text_cap;
 } ms_batch;
-int ms_ffi_check_submit(void *check, const char *buf, size_t len, const double *values,
-                        const uint8_t *kinds, const double *ts, int n);
+int ms_ffi_check_submit(void *check, const char *buf, size_t len, int n);
 uint32_t ms_ffi_series_with(uint32_t id, const char *name, size_t name_len, const char *key,
                             size_t klen, const char *value, size_t vlen);
 const ms_series *ms_ffi_series(uint32_t id);

@@ -51,4 +51,8 @@ T.eq(enc.text(b, s.level), "WARNING", "level text")
 T.eq(s.kind, K.HEALTH, "kind")
 T.eq(enc.number(3), "3", "integer formatting")
 T.eq(enc.number(0.1), "0.1", "shortest float formatting")
+-- a NUL inside a tag value is refused with a clear error, not misparsed
+local s, err = T.run_check("tests/fixtures/lua/checks/nul.lua", {}, 1000)
+T.ok(s == nil, "a NUL byte in a tag fails the run")
+T.like(err, "NUL byte", "and says why")
 T.done()
