@@ -19,12 +19,14 @@
 
 #include "ms_check.h"
 #include "ms_config.h"
+#include "ms_exec.h"
 #include "ms_log.h"
 #include "ms_lua.h"
 #include "ms_pipeline.h"
 #include "ms_rate.h"
 #include "ms_series.h"
 #include "ms_stats.h"
+#include "ms_statsd.h"
 
 #ifndef MS_VERSION
 #define MS_VERSION "dev"
@@ -85,6 +87,8 @@ static void reload(void)
     apply_globals(nc);
     if (ms_pipeline_reload(nc, &err) != MS_OK || err.code) ms_log_error("reload: %s", err.msg);
     ms_checks_reload(nc);
+    ms_statsd_listeners_reload(nc, NULL);
+    ms_exec_reload(nc);
     ms_config_free(cfg);
     cfg = nc;
     ms_log_info("reload done: %d checks", ms_checks_count());
@@ -119,6 +123,8 @@ static void on_signal(uv_signal_t *s, int signum)
     stopping = 1;
     ms_log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     ms_checks_stop();
+    ms_statsd_listeners_stop(); /* flushes what is aggregated */
+    ms_exec_stop();
     ms_stats_stop();
     uv_close((uv_handle_t *)&sig_hup, NULL);
     uv_close((uv_handle_t *)&sig_term, NULL);
@@ -152,6 +158,11 @@ static int run_daemon(void)
         return 1;
     }
     ms_checks_start(loop, cfg, &err);
+    if (ms_statsd_listeners_start(loop, cfg, &err) != MS_OK) {
+        ms_log_error("%s", err.msg);
+        return 1;
+    }
+    ms_exec_start(loop, cfg, &err);
     ms_stats_start(loop, cfg->agent.stats_interval);
     uv_signal_init(loop, &sig_hup);
     uv_signal_init(loop, &sig_term);
@@ -264,6 +275,14 @@ int main(int argc, char **argv)
         int bad = ms_pipeline_validate(cfg, &err) != MS_OK;
         if (bad) fprintf(stderr, "%s\n", err.msg);
         bad |= ms_checks_validate(loop, cfg) > 0;
+        if (ms_statsd_listeners_validate(cfg, &err) != MS_OK) {
+            fprintf(stderr, "%s\n", err.msg);
+            bad = 1;
+        }
+        if (ms_exec_validate(cfg, &err) != MS_OK) {
+            fprintf(stderr, "%s\n", err.msg);
+            bad = 1;
+        }
         if (!bad) printf("%s: ok\n", cfg->path);
         ms_config_free(cfg);
         ms_series_reset();
@@ -278,6 +297,7 @@ int main(int argc, char **argv)
     } else {
         rc = run_daemon();
         ms_pipeline_free();
+        ms_statsd_listeners_free();
     }
     uv_walk(loop, walk_close, NULL);
     uv_run(loop, UV_RUN_DEFAULT);

@@ -27,6 +27,7 @@
 
 #include "ms_buf.h"
 #include "ms_check.h"
+#include "ms_exec.h"
 #include "ms_config.h"
 #include "ms_err.h"
 #include "ms_forwarder.h"
@@ -272,11 +273,17 @@ static void on_metrics(const char *path, const char *query, ms_http_response *re
     }
 }
 
-/* GET /health: the checks' state as JSON. */
+/* GET /health: the checks' and scripts' state as JSON. */
 static void on_health(const char *path, const char *query, ms_http_response *res, void *ud)
 {
     res->content_type = "application/json";
     ms_checks_health_json(&res->body);
+    if (res->body.len && res->body.data[res->body.len - 1] == '}') {
+        res->body.len--; /* {"checks":...} -> {"checks":...,"scripts":{...}} */
+        ms_buf_puts(&res->body, ",\"scripts\":");
+        ms_exec_health_json(&res->body);
+        ms_buf_puts(&res->body, "}");
+    }
 }
 
 /* Make sc the forwarder answering on its listener's routes. */

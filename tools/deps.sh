@@ -23,7 +23,10 @@ BUILD_PKGS="gcc make pkg-config libluajit-5.1-dev luajit libuv1-dev libcurl4-ope
 # collectd-core ships the lua plugin (/usr/lib/collectd/lua.so) used by bench/,
 # but only recommends the Lua 5.3 library that plugin links: liblua5.3-0.
 # libclang-rt-14-dev holds the sanitizer/fuzzer runtimes clang needs.
-TEST_PKGS="graphite-carbon python3-whisper prometheus collectd-core liblua5.3-0 curl procps clang libclang-rt-14-dev"
+# monitoring-plugins-basic: the Nagios plugins (check_load, check_disk) the
+# exec bridge tests run.
+# nodejs (with npm) runs the npm packages of tests/node (see npm_deps below).
+TEST_PKGS="graphite-carbon python3-whisper prometheus collectd-core liblua5.3-0 curl procps clang libclang-rt-14-dev nodejs monitoring-plugins-basic"
 
 case "${1:-all}" in
 build) want=$BUILD_PKGS ;;
@@ -34,13 +37,41 @@ all | test) want="$BUILD_PKGS $TEST_PKGS" ;;
     ;;
 esac
 
+# The npm packages the tests and the benchmark run (Etsy statsd 0.9, the
+# StatsD oracle, and the hot-shots DogStatsD client), pinned by
+# tests/node/package-lock.json, installed into tests/node/node_modules when
+# missing. Install scripts are not run: neither needs its optional native parts.
+npm_deps() {
+    [ "$want" = "$BUILD_PKGS" ] && return 0
+    nd=$(cd "$(dirname "$0")/../tests/node" && pwd)
+    if grep -q '"version": "0.9.0"' "$nd/node_modules/statsd/package.json" 2> /dev/null &&
+        [ -f "$nd/node_modules/hot-shots/package.json" ]; then
+        return 0
+    fi
+    if ! command -v npm > /dev/null 2>&1; then
+        echo "deps: npm is missing (Debian: apt-get install npm; it comes with NodeSource's nodejs)" >&2
+        exit 1
+    fi
+    echo "deps: npm ci in tests/node"
+    (cd "$nd" && npm ci --no-audit --no-fund --ignore-scripts > /tmp/moonstat-npm.$$.log 2>&1) || {
+        tail -n 30 /tmp/moonstat-npm.$$.log >&2
+        rm -f /tmp/moonstat-npm.$$.log
+        echo "deps: npm ci failed" >&2
+        exit 1
+    }
+    rm -f /tmp/moonstat-npm.$$.log
+}
+
 # A package counts as present when dpkg says "install ok installed".
 missing=""
 for p in $want; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     [ "$status" = "install ok installed" ] || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    npm_deps
+    exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "moonstat: missing Debian packages:$missing" >&2
@@ -88,4 +119,5 @@ if [ -n "$still" ]; then
     echo "deps: still missing after install:$still" >&2
     exit 1
 fi
+npm_deps
 echo "deps: done"
