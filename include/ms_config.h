@@ -131,13 +131,13 @@ typedef struct ms_agent_config {
     uint64_t max_series;     /* bound of the series table */
     double shutdown_timeout; /* how long SIGTERM waits for forwarders to flush */
     /* defaults for every check; each check's section may override them */
-    double check_timeout;   /* s */
-    double check_jitter;    /* s; -1 (default "auto"): 10% of the check's interval */
-    uint64_t check_memory;  /* bytes of Lua heap per check */
-    double check_slice;     /* s; longest a check runs before it yields the loop */
-    double stats_interval;  /* how often moonstat_* self metrics are emitted */
-    double flush_interval;  /* how often the pipeline forwards what it gathered */
-    int64_t pipeline_batch; /* samples gathered before an early flush (bound: twice this) */
+    double check_timeout;        /* s */
+    double check_jitter;         /* s; -1 (default "auto"): 10% of the check's interval */
+    uint64_t check_memory;       /* bytes of Lua heap per check */
+    double check_slice;          /* s; longest a check runs before it yields the loop */
+    double stats_interval;       /* how often moonstat_* self metrics are emitted */
+    double flush_interval;       /* how often the pipeline forwards what it gathered */
+    int64_t pipeline_batch;      /* samples gathered before an early flush (bound: twice this) */
     int processor_drop_on_error; /* a sample whose processor raised: 1 dropped, 0 passed on */
 } ms_agent_config;
 
