@@ -60,7 +60,7 @@ run: deps-build moonstat
 # Every test: C unit tests, Lua tests, integration tests with real peers, then
 # the whole suite again under ASan+UBSan. Closing line: "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory moonstat unit fuzz-build
+	@$(MAKE) --no-print-directory format-check moonstat unit fuzz-build
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g $(SAN_FLAGS)" \
 		MS_BIN=build-asan/moonstat build-asan/moonstat asan-unit
 	@sh tests/run.sh
@@ -101,7 +101,7 @@ format:
 	clang-format -i src/*.c src/*.h include/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
 
 format-check:
-	clang-format --dry-run -Werror src/*.c src/*.h include/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
+	@clang-format --dry-run -Werror src/*.c src/*.h include/*.h tests/unit/*.c tests/unit/*.h fuzz/*.c
 
 clean:
 	rm -rf build build-asan build-fuzz moonstat tests/tmp bench/out

@@ -26,7 +26,7 @@ BUILD_PKGS="gcc make pkg-config libluajit-5.1-dev luajit libuv1-dev libcurl4-ope
 # monitoring-plugins-basic: the Nagios plugins (check_load, check_disk) the
 # exec bridge tests run.
 # nodejs (with npm) runs the npm packages of tests/node (see npm_deps below).
-TEST_PKGS="graphite-carbon python3-whisper prometheus collectd-core liblua5.3-0 curl procps clang libclang-rt-14-dev nodejs monitoring-plugins-basic"
+TEST_PKGS="graphite-carbon python3-whisper prometheus collectd-core liblua5.3-0 curl procps clang clang-format libclang-rt-14-dev nodejs monitoring-plugins-basic"
 
 case "${1:-all}" in
 build) want=$BUILD_PKGS ;;
