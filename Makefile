@@ -85,7 +85,8 @@ install: moonstat
 	cp -R lua/. $(DESTDIR)$(PREFIX)/share/moonstat/lua/
 	cp -R checks/. $(DESTDIR)$(PREFIX)/share/moonstat/checks/
 	cp -R forwarders/. $(DESTDIR)$(PREFIX)/share/moonstat/forwarders/
-	sed -e 's|@DATADIR@|$(PREFIX)/share/moonstat|g' dist/config.example.yaml \
+	sed -e 's#^  \(checks\|scripts\|lua\|forwarders\): \[\(.*\)\]#  \1: [$(PREFIX)/share/moonstat/\2]#' \
+		-e 's|^paths: .*|paths:|' config.yaml \
 		> $(DESTDIR)$(PREFIX)/share/moonstat/config.example.yaml
 	test -e $(DESTDIR)$(SYSCONFDIR)/moonstat/config.yaml || \
 		install -m 644 $(DESTDIR)$(PREFIX)/share/moonstat/config.example.yaml \
