@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef FUZZ_DOGSTATSD
+#define FUZZ_DOGSTATSD 0 /* fuzz_dogstatsd.c sets 1 */
+#endif
+
 #include "ms_series.h"
 #include "ms_statsd.h"
 
@@ -44,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ms_sd_sink sink = {on_metric, on_event, NULL, w};
     ms_sd_parse_stats st = {0};
     n_metrics = 0;
-    ms_statsd_parse((const char *)data, size, 0, &sink, &st);
+    ms_statsd_parse((const char *)data, size, FUZZ_DOGSTATSD, &sink, &st);
     if (st.metrics != n_metrics) __builtin_trap();
     ms_sd_agg_merge(main_table, w);
     ms_sd_agg_free(w);
