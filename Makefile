@@ -5,7 +5,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 SYSCONFDIR ?= /etc
 VERSION  := 0.1.0
-PKGS     := luajit libuv libcurl yaml-0.1
+PKGS     := luajit libuv libcurl yaml-0.1 libcrypto
 
 CC       ?= cc
 OPT      ?= -O2

@@ -62,6 +62,7 @@ typedef struct ms_transport {
 extern const ms_transport ms_transport_tcp;    /* stream to host:port, reconnecting */
 extern const ms_transport ms_transport_file;   /* append to a file, or stdout for "-" */
 extern const ms_transport ms_transport_scrape; /* HTTP /metrics (latest value per series) */
+extern const ms_transport ms_transport_http;   /* POST each chunk (libcurl multi) */
 
 /* Transports known to the core (the table is in forwarder.c). */
 const ms_transport *ms_transport_find(const char *name);
@@ -96,7 +97,8 @@ struct uv_loop_s *ms_forwarder_loop(ms_forwarder *f);
 void *ms_forwarder_data(ms_forwarder *f);
 void ms_forwarder_set_data(ms_forwarder *f, void *data);
 /* Options after defaults were applied (from the encoder's `options`). The
- * returned string is owned by the forwarder. NULL / MS_ENOENT when absent. */
+ * returned string is owned by the forwarder. NULL / MS_ENOENT when absent.
+ * A map option set in the config reads as "key: value\n" lines. */
 const char *ms_forwarder_opt_str(ms_forwarder *f, const char *key);
 int ms_forwarder_opt_num(ms_forwarder *f, const char *key, double *out);
 /* Head of the queue (oldest chunk) or NULL. The head is then in flight: the

@@ -13,6 +13,12 @@
  *     ms_check_loop survives; a yielded run that is killed is never resumed.
  * A killed or failed run is logged with the script's file:line and counted;
  * after a kill the state is rebuilt from the file.
+ *
+ * A run also yields for I/O (check_net.c, check_http.c): the API function
+ * sets io_wait and yields; the I/O callback pushes the results and resumes
+ * it through ms_check_io_resume. Each I/O timeout is cut to the run's
+ * deadline, so a waiting run is still killed on time; whatever a run opened
+ * is closed when it ends (finish_run) or is abandoned.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -134,7 +140,7 @@ static int read_settings(const char *name, const ms_node *s, const ms_config *cf
                          ms_error *err)
 {
     const char *file = cfg ? cfg->path : "config";
-    st->enabled = 1;
+    st->enabled = -1; /* not set: the file's `enabled`, else on */
     st->interval = st->timeout = st->jitter = st->slice = -1;
     st->memory = -1;
     for (size_t i = 0; s && s->type == MS_NODE_MAP && i < s->n; i++) {
@@ -262,6 +268,8 @@ int ms_check_load(ms_check *c, const ms_config *cfg, lua_State *cfg_from, int cf
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "moonstat");
     lua_pop(L, 2);
+    ms_check_net_open(L); /* ms.tcp/unix/udp/json/monotime, ms.http */
+    ms_check_http_open(L);
     lua_getfield(L, -1, "_run");
     run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pop(L, 1);
@@ -304,6 +312,17 @@ int ms_check_load(ms_check *c, const ms_config *cfg, lua_State *cfg_from, int cf
         goto fail;
     }
     collect_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    /* a file returning `enabled = false` (a service check) stays off until
+     * config.yaml has a section for it; tests (cfg_from) load it anyway */
+    if (st.enabled < 0 && !cfg_from && !c->section) {
+        lua_getfield(L, -1, "enabled");
+        int off = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (off) {
+            rc = MS_ENOENT;
+            goto fail;
+        }
+    }
     lua_getfield(L, -1, "defaults");
     if (lua_istable(L, -1)) {
         if ((rc = apply_defaults(c, L, cfg, err)) != MS_OK) goto fail;
@@ -332,6 +351,8 @@ int ms_check_load(ms_check *c, const ms_config *cfg, lua_State *cfg_from, int cf
     if (c->state == ST_RUNNING) {
         /* a sliced run of the old version is abandoned with its state */
         if (c->handles) uv_idle_stop(&c->resume);
+        ms_check_io_close_all(c);
+        c->io_wait = 0;
         c->state = ST_IDLE;
         if (ms_check_once_pending > 0) ms_check_once_pending--;
         ms_log_info("check %s: run in progress abandoned for the new version", c->name);
@@ -452,6 +473,8 @@ static void where(lua_State *co, char *out, size_t cap)
 static void finish_run(ms_check *c, int ok, const char *msg)
 {
     lua_State *L = ms_lua_state(c->lua);
+    ms_check_io_close_all(c); /* sockets and requests live for one run */
+    c->io_wait = 0;
     if (ok && lua_status(c->co) == 0) {
         lua_settop(c->co, 0); /* finished cleanly: the next run reuses this coroutine */
     } else {
@@ -485,21 +508,83 @@ static void finish_run(ms_check *c, int ok, const char *msg)
     if (ms_check_once_pending > 0) ms_check_once_pending--;
 }
 
+/* Continue a yielded run with nargs values on c->co, or end it when it is
+ * past its deadline (or was killed at a yield point). */
+static void continue_run(ms_check *c, int nargs)
+{
+    if (!c->killed && uv_hrtime() >= c->deadline) c->killed = 1;
+    if (c->killed) {
+        char loc[256], msg[MS_ERROR_MAX];
+        where(c->co, loc, sizeof loc);
+        snprintf(msg, sizeof msg, "%s: %s after %.3gs%s", loc,
+                 c->killed == 1 ? "timed out" : "exceeded its memory limit", c->timeout,
+                 c->io_wait ? " (waiting for I/O)" : "");
+        finish_run(c, 0, msg);
+        return;
+    }
+    step(c, nargs);
+}
+
 static void resume_cb(uv_idle_t *t)
 {
     ms_check *c = t->data;
     uv_idle_stop(t);
     if (c->state != ST_RUNNING || !c->co) return;
+    continue_run(c, 0);
+}
+
+/* ---- the I/O API's side of the runs (see check_int.h) ---- */
+
+ms_check *ms_check_io_owner(lua_State *L, const char **why)
+{
+    ms_check *c = current;
+    if (!c || !c->co || c->state != ST_RUNNING) {
+        *why = "network calls can only be made while the check runs (inside collect), "
+               "not when its file is loaded";
+        return NULL;
+    }
+    if (L != c->co) {
+        *why = "network calls cannot be made from a coroutine the check created";
+        return NULL;
+    }
+    /* the run must be able to yield from here: no C function (but pcall)
+     * between the caller and the resume; level 0 is the API function */
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sn", &ar)) break;
+        if (ar.what[0] == 'C' &&
+            !(ar.name && (!strcmp(ar.name, "pcall") || !strcmp(ar.name, "xpcall")))) {
+            *why = "network calls cannot be made inside a function called from C "
+                   "(a table.sort comparator, a string.gsub callback, ...)";
+            return NULL;
+        }
+    }
+    return c;
+}
+
+int ms_check_io_yield(lua_State *L)
+{
+    if (current) current->io_wait = 1;
+    return lua_yield(L, 0);
+}
+
+void ms_check_io_resume(ms_check *c, int nargs)
+{
+    if (c->state != ST_RUNNING || !c->co || c->closing || !c->io_wait) return;
     if (!c->killed && uv_hrtime() >= c->deadline) c->killed = 1;
     if (c->killed) {
-        char loc[256], msg[MS_ERROR_MAX];
-        where(c->co, loc, sizeof loc);
-        snprintf(msg, sizeof msg, "%s: %s after %.3gs", loc,
-                 c->killed == 1 ? "timed out" : "exceeded its memory limit", c->timeout);
-        finish_run(c, 0, msg);
+        continue_run(c, 0); /* ends the run; keeps io_wait for the message */
         return;
     }
-    step(c, 0);
+    c->io_wait = 0;
+    continue_run(c, nargs);
+}
+
+double ms_check_io_budget(const ms_check *c)
+{
+    uint64_t now = uv_hrtime();
+    double left = c->deadline > now ? (double)(c->deadline - now) / 1e9 : 0;
+    return left + 0.001;
 }
 
 /* Resume the run's coroutine for one slice. */
@@ -514,7 +599,9 @@ static void step(ms_check *c, int nargs)
     ms_lua_enforce(c->lua, 0);
     current = NULL;
     if (!c->killed && ms_lua_oom(c->lua)) c->killed = 2;
+    if (r == LUA_YIELD && c->io_wait && !c->killed) return; /* an I/O callback resumes it */
     if (r == LUA_YIELD) {
+        c->io_wait = 0;
         /* sliced (or killed at a yield point): continue or kill on the next
          * ms_check_loop turn, after the ms_check_loop has polled for I/O and run due timers */
         uv_idle_start(&c->resume, resume_cb);

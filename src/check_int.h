@@ -18,6 +18,20 @@
 
 typedef enum { ST_IDLE = 0, ST_RUNNING, ST_DONE } run_state;
 
+struct ms_check;
+
+/* An I/O object a check opened (a socket in check_net.c, an HTTP request in
+ * check_http.c). It is in its check's `io` list while open; `close` stops
+ * its I/O, unlinks it and frees it once libuv/libcurl let go. `box` is the
+ * Lua userdata slot pointing at it (cleared on close); the userdata's __gc
+ * closes it, so freeing the Lua state closes everything. */
+typedef struct ms_check_io {
+    struct ms_check_io *prev, *next;
+    struct ms_check *c;
+    void **box;
+    void (*close)(struct ms_check_io *io);
+} ms_check_io;
+
 typedef struct ms_check {
     struct ms_check *next;
     char *name, *file;
@@ -33,6 +47,8 @@ typedef struct ms_check {
     int co_ref, run_ref, collect_ref;
     uint64_t deadline, slice_end; /* uv_hrtime ns */
     int killed;                   /* why: 0 no, 1 timeout, 2 memory */
+    int io_wait;                  /* yielded for I/O: an I/O callback resumes it */
+    ms_check_io *io;              /* open sockets and requests (closed when a run ends) */
     /* schedule */
     uv_timer_t timer; /* next run */
     uv_idle_t resume; /* continue a sliced run on the next loop turn */
@@ -64,5 +80,36 @@ void ms_check_start_run(ms_check *c, double ts);
 /* Initialise c's timer handles (c->handles = 2) and, when schedule is set,
  * arm the first run within the jitter window (now, with run_now). */
 void ms_check_arm(ms_check *c, int schedule, int run_now);
+
+/* ---- the non-blocking I/O API (check_net.c, check_http.c) ---- */
+
+/* The check whose run coroutine is L, or NULL with *why set when L may not
+ * yield for I/O here (load time, a nested coroutine, under a C function). */
+ms_check *ms_check_io_owner(lua_State *L, const char **why);
+
+/* Yield the run for I/O: `return ms_check_io_yield(L);` in a C function.
+ * The I/O callback pushes the results on c->co and calls ms_check_io_resume. */
+int ms_check_io_yield(lua_State *L);
+
+/* Resume c's run with the nargs values pushed on c->co; a run past its
+ * deadline is killed instead; a run no longer running is left alone. */
+void ms_check_io_resume(struct ms_check *c, int nargs);
+
+/* Seconds left before c's run deadline (at least 1 ms). */
+double ms_check_io_budget(const struct ms_check *c);
+
+/* Link io into / out of its check's list; close every open one of c. */
+void ms_check_io_add(struct ms_check *c, ms_check_io *io);
+void ms_check_io_del(ms_check_io *io);
+void ms_check_io_close_all(struct ms_check *c);
+
+/* Counters of moonstat_check_io_* (check_net.c registers their provider). */
+enum { IO_HTTP_OK, IO_HTTP_ERR, IO_CONN_OK, IO_CONN_ERR, IO_TIMEOUT, IO_NCOUNT };
+void ms_check_io_count(int what);
+
+/* Add ms.tcp, ms.unix, ms.udp, ms.monotime and ms.json (check_net.c) and
+ * ms.http (check_http.c) to the table at the top of L's stack. */
+void ms_check_net_open(lua_State *L);
+void ms_check_http_open(lua_State *L);
 
 #endif

@@ -23,6 +23,7 @@ static const ms_transport *const transports[] = {
     &ms_transport_tcp,
     &ms_transport_file,
     &ms_transport_scrape,
+    &ms_transport_http,
 };
 
 struct ms_forwarder {
@@ -93,6 +94,15 @@ static int push_option(ms_forwarder *f, const char *key, const char *type, const
             return ms_error_set(err, MS_EINVAL, "%s: forwarders.%s.%s: expected a %s", pos, f->name,
                                 key, type);
         ms_lua_push_node(L, node);
+        if (node && want == MS_NODE_MAP) { /* text form for transports: "key: value\n" lines */
+            ms_buf t = MS_BUF_INIT;
+            for (size_t i = 0; i < node->n; i++)
+                if (node->items[i]->type == MS_NODE_SCALAR)
+                    ms_buf_printf(&t, "%s: %s\n", node->items[i]->key, node->items[i]->value);
+            int rc = add_opt(f, key, t.data ? t.data : "");
+            ms_buf_free(&t);
+            return rc;
+        }
         return MS_OK;
     }
     if (node && node->type != MS_NODE_SCALAR)

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "ms_check.h"
+#include "ms_collectd.h"
 #include "ms_config.h"
 #include "ms_exec.h"
 #include "ms_log.h"
@@ -88,6 +89,7 @@ static void reload(void)
     if (ms_pipeline_reload(nc, &err) != MS_OK || err.code) ms_log_error("reload: %s", err.msg);
     ms_checks_reload(nc);
     ms_statsd_listeners_reload(nc, NULL);
+    ms_collectd_listener_reload(nc);
     ms_exec_reload(nc);
     ms_config_free(cfg);
     cfg = nc;
@@ -115,20 +117,23 @@ static void stop_timeout(uv_timer_t *t)
 static void on_signal(uv_signal_t *s, int signum)
 {
     (void)s;
+    if (stopping) return; /* a second SIGTERM, or a SIGHUP, while we stop */
     if (signum == SIGHUP) {
         reload();
         return;
     }
-    if (stopping) return;
     stopping = 1;
     ms_log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     ms_checks_stop();
     ms_statsd_listeners_stop(); /* flushes what is aggregated */
+    ms_collectd_listener_stop();
     ms_exec_stop();
     ms_stats_stop();
-    uv_close((uv_handle_t *)&sig_hup, NULL);
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&sig_int, NULL);
+    /* keep the handlers (a repeated SIGTERM must not kill us while we flush),
+     * but let the loop end without them */
+    uv_unref((uv_handle_t *)&sig_hup);
+    uv_unref((uv_handle_t *)&sig_term);
+    uv_unref((uv_handle_t *)&sig_int);
     /* a hard bound on the whole stop, beyond the forwarders' own drain time */
     uv_timer_init(loop, &stop_timer);
     uv_timer_start(&stop_timer, stop_timeout, (uint64_t)(cfg->agent.shutdown_timeout * 1000) + 2000,
@@ -159,6 +164,10 @@ static int run_daemon(void)
     }
     ms_checks_start(loop, cfg, &err);
     if (ms_statsd_listeners_start(loop, cfg, &err) != MS_OK) {
+        ms_log_error("%s", err.msg);
+        return 1;
+    }
+    if (ms_collectd_listener_start(loop, cfg, &err) != MS_OK) {
         ms_log_error("%s", err.msg);
         return 1;
     }
@@ -279,6 +288,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err.msg);
             bad = 1;
         }
+        if (ms_collectd_listener_validate(cfg, &err) != MS_OK) {
+            fprintf(stderr, "%s\n", err.msg);
+            bad = 1;
+        }
         if (ms_exec_validate(cfg, &err) != MS_OK) {
             fprintf(stderr, "%s\n", err.msg);
             bad = 1;
@@ -298,6 +311,7 @@ int main(int argc, char **argv)
         rc = run_daemon();
         ms_pipeline_free();
         ms_statsd_listeners_free();
+        ms_collectd_listener_free();
     }
     uv_walk(loop, walk_close, NULL);
     uv_run(loop, UV_RUN_DEFAULT);

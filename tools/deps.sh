@@ -10,7 +10,7 @@
 # and `apt-get update` runs only when something is missing. With nothing
 # missing the script prints nothing and exits 0.
 #
-# Installing the peers (graphite-carbon, prometheus, collectd-core) must not
+# Installing the peers (graphite-carbon, prometheus, collectd-core, influxdb) must not
 # start their system services: the tests start their own copies on loopback
 # ports. While apt-get runs, a /usr/sbin/policy-rc.d that exits 101 ("action
 # forbidden") tells invoke-rc.d not to start anything; it is removed afterwards,
@@ -18,15 +18,19 @@
 set -eu
 
 # What building and running moonstat needs.
-BUILD_PKGS="gcc make pkg-config libluajit-5.1-dev luajit libuv1-dev libcurl4-openssl-dev libyaml-dev"
+# lua-cjson: ms.json in checks, loaded at run time from /usr/lib/<arch>/lua/5.1.
+BUILD_PKGS="gcc make pkg-config libluajit-5.1-dev luajit libuv1-dev libcurl4-openssl-dev libyaml-dev libssl-dev lua-cjson"
 # The real peers the integration tests and the benchmark run, and test tools.
 # collectd-core ships the lua plugin (/usr/lib/collectd/lua.so) used by bench/,
 # but only recommends the Lua 5.3 library that plugin links: liblua5.3-0.
 # libclang-rt-14-dev holds the sanitizer/fuzzer runtimes clang needs.
 # monitoring-plugins-basic: the Nagios plugins (check_load, check_disk) the
 # exec bridge tests run.
+# nginx-light, redis-server: peers of the service checks, openssl makes their test
+# certificates (tests/integration/test_net.sh).
 # nodejs (with npm) runs the npm packages of tests/node (see npm_deps below).
-TEST_PKGS="graphite-carbon python3-whisper prometheus collectd-core liblua5.3-0 curl procps clang clang-format libclang-rt-14-dev nodejs monitoring-plugins-basic"
+# influxdb: the InfluxDB 1.x server of tests/integration/test_influxdb.sh.
+TEST_PKGS="graphite-carbon python3-whisper prometheus collectd-core liblua5.3-0 curl procps clang clang-format libclang-rt-14-dev nodejs monitoring-plugins-basic nginx-light redis-server openssl influxdb"
 
 case "${1:-all}" in
 build) want=$BUILD_PKGS ;;

@@ -18,6 +18,8 @@
 #   network    free_port, wait_port, tcp_send, udp_send, http_get
 #   peers      carbon_start / carbon_fetch / carbon_points / carbon_fetch_tagged
 #              prom_start / prom_query / prom_value / prom_wait_up / prom_target
+#              nginx_start (stub_status, basic auth, HTTPS with client
+#              certificates), tls_certs, redis_start
 #
 # Every peer is a real Debian-packaged server (graphite-carbon, prometheus)
 # started as a child of the test, listening only on 127.0.0.1 on free ports,
@@ -387,6 +389,106 @@ _ms_poll() {
         _ms_pn=$((_ms_pn - 1))
     done
     return 1
+}
+
+# ---- nginx and redis-server (service checks) ---------------------------
+
+# tls_certs DIR [DAYS=30]: make a test CA (ca.pem), a server certificate for
+# 127.0.0.1/localhost valid DAYS days (server.pem, server.key) and a client
+# certificate (client.pem, client.key), both signed by the CA, with openssl.
+tls_certs() {
+    mkdir -p "$1"
+    (
+        cd "$1" || exit 1
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+            -subj "/CN=moonstat test CA" 2> /dev/null &&
+            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+                -subj "/CN=localhost" 2> /dev/null &&
+            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > server.ext &&
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+                -out server.pem -days "${2:-30}" -extfile server.ext 2> /dev/null &&
+            openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr \
+                -subj "/CN=moonstat client" 2> /dev/null &&
+            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+                -out client.pem -days 2 2> /dev/null
+    )
+}
+
+# nginx_start [USER PASSWORD]: start a private nginx (one process, no
+# daemon) on 127.0.0.1 serving stub_status at /status (and, with USER and
+# PASSWORD, at /auth_status behind basic auth), files in $MS_TMP/nginx.
+# With NGINX_TLS_DIR (made by tls_certs) it also serves /status over HTTPS on
+# NGINX_TLS_PORT, requiring a client certificate signed by the test CA.
+# Exports NGINX_PORT and NGINX_PID; waits until the port accepts.
+nginx_start() {
+    _ms_ndir=$MS_TMP/nginx
+    mkdir -p "$_ms_ndir/logs" "$_ms_ndir/tmp"
+    NGINX_PORT=$(free_port tcp)
+    export NGINX_PORT
+    _ms_tls=""
+    if [ -n "${NGINX_TLS_DIR:-}" ]; then
+        NGINX_TLS_PORT=$(free_port tcp)
+        export NGINX_TLS_PORT
+        _ms_tls="server {
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+        ssl_certificate $NGINX_TLS_DIR/server.pem;
+        ssl_certificate_key $NGINX_TLS_DIR/server.key;
+        ssl_client_certificate $NGINX_TLS_DIR/ca.pem;
+        ssl_verify_client on;
+        location = /status { stub_status; }
+    }"
+    fi
+    printf '%s:{PLAIN}%s\n' "${1:-user}" "${2:-secret}" > "$_ms_ndir/htpasswd"
+    cat > "$_ms_ndir/nginx.conf" << EOF
+daemon off;
+master_process off;
+pid $_ms_ndir/nginx.pid;
+error_log $_ms_ndir/logs/error.log;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $_ms_ndir/tmp/body;
+    proxy_temp_path $_ms_ndir/tmp/proxy;
+    fastcgi_temp_path $_ms_ndir/tmp/fastcgi;
+    uwsgi_temp_path $_ms_ndir/tmp/uwsgi;
+    scgi_temp_path $_ms_ndir/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location = /status { stub_status; }
+        location = /auth_status {
+            stub_status;
+            auth_basic "moonstat test";
+            auth_basic_user_file $_ms_ndir/htpasswd;
+        }
+    }
+    $_ms_tls
+}
+EOF
+    ms_bg "$_ms_ndir/nginx.out" /usr/sbin/nginx -p "$_ms_ndir" -c "$_ms_ndir/nginx.conf"
+    NGINX_PID=$MS_BG_PID
+    export NGINX_PID
+    wait_port "$NGINX_PORT" 10 || {
+        tail -n 20 "$_ms_ndir/nginx.out" "$_ms_ndir/logs/error.log" 2> /dev/null | sed 's/^/#   /' >&2
+        return 1
+    }
+}
+
+# redis_start [PASSWORD]: start a private redis-server on 127.0.0.1 (no
+# persistence, dir $MS_TMP/redis). Exports REDIS_PORT, REDIS_PID.
+redis_start() {
+    _ms_rdir=$MS_TMP/redis
+    mkdir -p "$_ms_rdir"
+    REDIS_PORT=$(free_port tcp)
+    export REDIS_PORT
+    set -- ${1:+--requirepass "$1"}
+    ms_bg "$_ms_rdir/redis.log" /usr/bin/redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+        --dir "$_ms_rdir" --save "" --appendonly no --daemonize no "$@"
+    REDIS_PID=$MS_BG_PID
+    export REDIS_PID
+    wait_port "$REDIS_PORT" 10 || {
+        tail -n 20 "$_ms_rdir/redis.log" | sed 's/^/#   /' >&2
+        return 1
+    }
 }
 
 # ---- carbon (graphite-carbon's carbon-cache) ---------------------------

@@ -29,6 +29,16 @@ t_match "the pending sample was flushed on the way out" "$(cat "$MS_TMP/out.lp" 
 t_match "unsent data of the dead backend is reported" "$(cat "$MS_LOG")" 'forwarder dead: stopping with [0-9]+ bytes unsent'
 t_not "pid file removed" test -e "$MS_TMP/ms.pid"
 
+# a second SIGTERM while the forwarders drain does not kill the process
+ms_start "$MS_TMP/config.yaml"
+t_ok "started for the double SIGTERM" ms_wait_log 'once.lua:1: ran' 5
+kill -TERM "$MS_PID"
+sleep 0.3
+kill -TERM "$MS_PID"
+wait "$MS_PID"
+t_eq "exit 0 after two SIGTERMs (not killed by the second)" "$?" 0
+MS_PID=
+
 # SIGINT
 rm -f "$MS_TMP/out.lp"
 ms_start "$MS_TMP/config.yaml"

@@ -1,0 +1,119 @@
+-- redis: INFO over TCP (memory, clients, ops, keyspace, replication). Off
+-- until config.yaml has a section for it:
+--
+--   checks:
+--     redis: { host: 127.0.0.1, port: 6379, password: secret }
+--
+-- Gauges: redis.memory.used, redis.memory.rss, redis.memory.peak,
+-- redis.clients.connected, redis.clients.blocked, redis.ops_per_sec,
+-- redis.keyspace.keys / redis.keyspace.expires (tag db=dbN),
+-- redis.replication.connected_slaves, redis.replication.master_link_up,
+-- redis.replication.is_master. Rates (per second): redis.commands,
+-- redis.connections, redis.keyspace.hits, redis.keyspace.misses,
+-- redis.keys.expired, redis.keys.evicted. Tagged server=<host:port>.
+-- `metrics`: a list of those names to send only some of them.
+local M = {
+  enabled = false,
+  interval = 10,
+  type = "database",
+  defaults = { host = "127.0.0.1", port = 6379, password = false, request_timeout = 5,
+               metrics = false },
+}
+
+local function wanted(list)
+  if type(list) ~= "table" then return function() return true end end
+  local set = {}
+  for _, n in ipairs(list) do set[n] = true end
+  return function(name) return set[name] == true end
+end
+
+-- INFO text -> { key = value-string } and { dbN = { keys=, expires= } }
+function M.parse(text)
+  local info, dbs = {}, {}
+  for line in text:gmatch("[^\r\n]+") do
+    local k, v = line:match("^([%w_]+):(.*)$")
+    if k then
+      local keys, expires = v:match("keys=(%d+),expires=(%d+)")
+      if k:match("^db%d+$") and keys then
+        dbs[k] = { keys = tonumber(keys), expires = tonumber(expires) }
+      else
+        info[k] = v
+      end
+    end
+  end
+  return info, dbs
+end
+
+local GAUGES = {
+  { "redis.memory.used", "used_memory" }, { "redis.memory.rss", "used_memory_rss" },
+  { "redis.memory.peak", "used_memory_peak" }, { "redis.clients.connected", "connected_clients" },
+  { "redis.clients.blocked", "blocked_clients" }, { "redis.ops_per_sec", "instantaneous_ops_per_sec" },
+  { "redis.replication.connected_slaves", "connected_slaves" },
+}
+local RATES = {
+  { "redis.commands", "total_commands_processed" }, { "redis.connections", "total_connections_received" },
+  { "redis.keyspace.hits", "keyspace_hits" }, { "redis.keyspace.misses", "keyspace_misses" },
+  { "redis.keys.expired", "expired_keys" }, { "redis.keys.evicted", "evicted_keys" },
+}
+
+-- One command in RESP; the reply's payload (bulk or status) or nil, err.
+local function command(sock, ...)
+  local parts = { "*" .. select("#", ...) .. "\r\n" }
+  for i = 1, select("#", ...) do
+    local a = tostring((select(i, ...)))
+    parts[#parts + 1] = "$" .. #a .. "\r\n" .. a .. "\r\n"
+  end
+  local ok, err = sock:send(table.concat(parts))
+  if not ok then return nil, err end
+  local line, rerr = sock:receive("*l")
+  if not line then return nil, rerr end
+  local t, rest = line:sub(1, 1), line:sub(2)
+  if t == "-" then return nil, rest end
+  if t == "+" or t == ":" then return rest end
+  if t == "$" then
+    local n = tonumber(rest)
+    if not n or n < 0 then return nil, "nil reply" end
+    local data, derr = sock:receive(n + 2)
+    if not data then return nil, derr end
+    return data:sub(1, n)
+  end
+  return nil, "unexpected reply: " .. line
+end
+
+function M.collect()
+  local cfg = ms.config
+  local want = wanted(cfg.metrics)
+  local where = cfg.host .. ":" .. cfg.port
+  local sock, err = ms.tcp(cfg.host, cfg.port, { timeout = cfg.request_timeout })
+  if not sock then error(err, 0) end
+  if cfg.password then
+    local ok, aerr = command(sock, "AUTH", cfg.password)
+    if not ok then error("redis " .. where .. ": AUTH failed: " .. aerr, 0) end
+  end
+  local text, ierr = command(sock, "INFO")
+  sock:close()
+  if not text then error("redis " .. where .. ": INFO failed: " .. ierr, 0) end
+  local info, dbs = M.parse(text)
+  local tags = { server = where }
+  for _, g in ipairs(GAUGES) do
+    local v = tonumber(info[g[2]])
+    if v and want(g[1]) then ms.gauge(g[1], v, tags) end
+  end
+  for _, r in ipairs(RATES) do
+    local v = tonumber(info[r[2]])
+    if v and want(r[1]) then ms.rate(r[1], v, tags) end
+  end
+  if info.role and want("redis.replication.is_master") then
+    ms.gauge("redis.replication.is_master", info.role == "master" and 1 or 0, tags)
+  end
+  if info.master_link_status and want("redis.replication.master_link_up") then
+    ms.gauge("redis.replication.master_link_up", info.master_link_status == "up" and 1 or 0, tags)
+  end
+  for db, d in pairs(dbs) do
+    local t = { server = where, db = db }
+    if want("redis.keyspace.keys") then ms.gauge("redis.keyspace.keys", d.keys, t) end
+    if want("redis.keyspace.expires") then ms.gauge("redis.keyspace.expires", d.expires, t) end
+  end
+end
+
+return M
