@@ -344,6 +344,22 @@ static void one_value(line_ctx *c, ms_sd_metric *m, span v, const bit *tb, int d
     c->sink->metric(c->sink->ud, m);
 }
 
+/* One optional field of an event or service check: d:<ts>, h:<host> or
+ * #<tags> go into ev. Returns -1 for a d: that is not a number, else 0. */
+static int event_field(span f, ms_sd_event *ev)
+{
+    if (f.n > 2 && f.p[0] == 'd' && f.p[1] == ':') {
+        if (!is_number((span){f.p + 2, f.n - 2}, &ev->ts)) return -1;
+    } else if (f.n > 2 && f.p[0] == 'h' && f.p[1] == ':') {
+        ev->host = f.p + 2;
+        ev->host_len = f.n - 2;
+    } else if (f.n > 1 && f.p[0] == '#') {
+        ev->tags = f.p + 1;
+        ev->tags_len = f.n - 1;
+    }
+    return 0;
+}
+
 /* _e{tl,xl}:title|text|d:ts|h:host|p:prio|t:type|#tags */
 static void parse_event(line_ctx *c, const char *s, size_t n)
 {
@@ -382,16 +398,8 @@ static void parse_event(line_ctx *c, const char *s, size_t n)
         p++;
         const char *q = memchr(p, '|', (size_t)(e - p));
         if (!q) q = e;
-        span f = {p, (size_t)(q - p)};
-        if (f.n > 2 && f.p[0] == 'd' && f.p[1] == ':') {
-            if (!is_number((span){f.p + 2, f.n - 2}, &ev.ts)) return bad(c, "bad event d:");
-        } else if (f.n > 2 && f.p[0] == 'h' && f.p[1] == ':') {
-            ev.host = f.p + 2;
-            ev.host_len = f.n - 2;
-        } else if (f.n > 1 && f.p[0] == '#') {
-            ev.tags = f.p + 1;
-            ev.tags_len = f.n - 1;
-        } /* p:, t:, s:, k: are accepted and not kept */
+        /* p:, t:, s:, k: are accepted and not kept */
+        if (event_field((span){p, (size_t)(q - p)}, &ev) < 0) return bad(c, "bad event d:");
         p = q;
     }
     c->st->events++;
@@ -425,16 +433,7 @@ static void parse_check(line_ctx *c, const char *s, size_t n)
         }
         q = memchr(p, '|', (size_t)(e - p));
         if (!q) q = e;
-        span f = {p, (size_t)(q - p)};
-        if (f.n > 2 && f.p[0] == 'd' && f.p[1] == ':') {
-            if (!is_number((span){f.p + 2, f.n - 2}, &ev.ts)) return bad(c, "bad check d:");
-        } else if (f.n > 2 && f.p[0] == 'h' && f.p[1] == ':') {
-            ev.host = f.p + 2;
-            ev.host_len = f.n - 2;
-        } else if (f.n > 1 && f.p[0] == '#') {
-            ev.tags = f.p + 1;
-            ev.tags_len = f.n - 1;
-        }
+        if (event_field((span){p, (size_t)(q - p)}, &ev) < 0) return bad(c, "bad check d:");
         p = q;
     }
     c->st->events++;
