@@ -12,7 +12,9 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 MS_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
             -Iinclude -DMS_VERSION=\"$(VERSION)\" $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-MS_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# libcurl is not linked: src/curl_lazy.c loads it on first use (its
+# dependency chain would cost every process a few MiB of resident pages).
+MS_LIBS   = $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) -ldl -lm -lpthread
 # -Wl,-E exports ms_ffi_* so the LuaJIT FFI finds them in the binary.
 MS_LDFLAGS = -Wl,-E
 

@@ -110,8 +110,13 @@ void ms_cd_types_free(ms_cd_types *t);
 
 typedef struct ms_cd_conv ms_cd_conv;
 
-/* Load every *.lua file of dirs (sorted by name) into a new Lua state
- * (package.path from lua_paths). *out is NULL when dirs is empty. A file that
+/* Directories scanned at most (defaults plus configured). */
+#define MS_CD_CONV_MAXDIRS 64
+
+/* Load every *.lua file of <each lua_paths entry>/converters (when it is a
+ * directory) and then of dirs (each directory once, files sorted by name)
+ * into a new Lua state (package.path from lua_paths). *out is NULL when there
+ * is no directory at all. A file that
  * fails is reported through warn ("file:line: message") and skipped; the
  * first such error is also returned (the others still load). */
 int ms_cd_conv_load(ms_cd_conv **out, const ms_strlist *dirs, const ms_strlist *lua_paths,

@@ -1,8 +1,8 @@
 /*
  * collectd_conv.c - Lua converters for the collectd listener (bucky's
- * contract, docs/collectd.md): every *.lua file of the configured
- * directories returns a table of collectd plugin name -> function, with an
- * optional `priority` (default 0) for all of them; `_default` is the
+ * contract, docs/collectd.md): every *.lua file of <paths.lua>/converters
+ * (each entry that has one) and of the configured directories returns a table of collectd plugin
+ * name -> function, with an optional `priority` (default 0) for all of them; `_default` is the
  * catch-all. A function gets the value (host, plugin, plugin_instance, type,
  * type_instance, ds, value, time, interval) and returns a list of name parts,
  * or nil to drop the value. For each plugin the highest priority wins (on a
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -24,6 +25,19 @@ struct ms_cd_conv {
     ms_lua *lua;
     int n; /* converters registered */
 };
+
+/* 1 when dir is already among the n of v (textually). */
+static int listed(char *const *v, size_t n, const char *dir)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] && !strcmp(v[i], dir)) return 1;
+    return 0;
+}
+
+static void free_dirs(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+}
 
 static int by_name(const struct dirent **a, const struct dirent **b)
 {
@@ -87,11 +101,32 @@ int ms_cd_conv_load(ms_cd_conv **out, const ms_strlist *dirs, const ms_strlist *
                     void (*warn)(const char *msg), ms_error *err)
 {
     *out = NULL;
-    if (!dirs || !dirs->n) return MS_OK;
+    /* the default directories first: <each paths.lua entry>/converters */
+    char *all[MS_CD_CONV_MAXDIRS];
+    size_t nall = 0;
+    for (size_t i = 0; lua_paths && i < lua_paths->n && nall < MS_CD_CONV_MAXDIRS; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/converters", lua_paths->v[i]);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && !listed(all, nall, path))
+            all[nall++] = strdup(path);
+    }
+    for (size_t i = 0; dirs && i < dirs->n && nall < MS_CD_CONV_MAXDIRS; i++)
+        if (!listed(all, nall, dirs->v[i])) all[nall++] = strdup(dirs->v[i]);
+    for (size_t i = 0; i < nall; i++)
+        if (!all[i]) {
+            free_dirs(all, nall);
+            return ms_error_set(err, MS_ENOMEM, "out of memory");
+        }
+    if (!nall) return MS_OK;
     ms_cd_conv *c = calloc(1, sizeof *c);
-    if (!c) return ms_error_set(err, MS_ENOMEM, "out of memory");
+    if (!c) {
+        free_dirs(all, nall);
+        return ms_error_set(err, MS_ENOMEM, "out of memory");
+    }
     ms_lua_opts o = {1, 64u << 20, lua_paths};
     if (!(c->lua = ms_lua_new(&o, err))) {
+        free_dirs(all, nall);
         free(c);
         return err ? err->code : MS_ELUA;
     }
@@ -99,12 +134,12 @@ int ms_cd_conv_load(ms_cd_conv **out, const ms_strlist *dirs, const ms_strlist *
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "ms_cd_conv");
     int rc = MS_OK;
-    for (size_t d = 0; d < dirs->n; d++) {
+    for (size_t d = 0; d < nall; d++) {
         struct dirent **ents = NULL;
-        int n = scandir(dirs->v[d], &ents, NULL, by_name);
+        int n = scandir(all[d], &ents, NULL, by_name);
         if (n < 0) {
             char m[600];
-            snprintf(m, sizeof m, "%s: cannot read the directory", dirs->v[d]);
+            snprintf(m, sizeof m, "%s: cannot read the directory", all[d]);
             if (warn) warn(m);
             if (rc == MS_OK) rc = ms_error_set(err, MS_EIO, "converters: %s", m);
             continue;
@@ -113,7 +148,7 @@ int ms_cd_conv_load(ms_cd_conv **out, const ms_strlist *dirs, const ms_strlist *
             size_t l = strlen(ents[i]->d_name);
             if (l > 4 && !strcmp(ents[i]->d_name + l - 4, ".lua")) {
                 char path[4096];
-                snprintf(path, sizeof path, "%s/%s", dirs->v[d], ents[i]->d_name);
+                snprintf(path, sizeof path, "%s/%s", all[d], ents[i]->d_name);
                 ms_error e2 = {0};
                 int r = ms_lua_dofile(L, path, 1, &e2);
                 if (r == MS_OK) r = register_file(L, path, &e2);
@@ -128,6 +163,7 @@ int ms_cd_conv_load(ms_cd_conv **out, const ms_strlist *dirs, const ms_strlist *
         }
         free(ents);
     }
+    free_dirs(all, nall);
     *out = c;
     return rc;
 }

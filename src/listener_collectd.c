@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ typedef struct cd_conf {
     int64_t bad_packet_log;
     ms_strlist converters, host_trim;
     int strip_duplicates, host_reverse;
+    char *multicast, *multicast_interface;
 } cd_conf;
 
 /* clang-format off */
@@ -68,10 +70,12 @@ static const ms_field cd_fields[] = {
     F(dot_replacement, MS_T_STRING, "_", "what replaces '.' and whitespace inside name components"),
     F(raw_counters, MS_T_BOOL, "false", "true: COUNTER/DERIVE/ABSOLUTE are sent as counters, not rates"),
     F(bad_packet_log, MS_T_INT, "5", "bad packets logged per minute (all are counted)"),
-    F(converters, MS_T_STRLIST, "[]", "directories of Lua converters (every *.lua; see docs/collectd.md); empty: none"),
+    F(converters, MS_T_STRLIST, "[]", "more directories of Lua converters (every *.lua), read after <paths.lua>/converters (docs/collectd.md)"),
     F(strip_duplicates, MS_T_BOOL, "false", "path naming: leave out a component equal to the one before (load.load -> load)"),
     F(host_reverse, MS_T_BOOL, "false", "path naming: the host's labels as components in reverse order (com.example.web1)"),
     F(host_trim, MS_T_STRLIST, "[]", "path naming: domain suffixes removed from hosts (example.com: web1.example.com -> web1)"),
+    F(multicast, MS_T_STRING, "", "multicast group to join (IPv4 or IPv6, the family of udp; e.g. 239.192.74.66 or ff18::efc0:4a42); empty: none"),
+    F(multicast_interface, MS_T_STRING, "", "interface of the group: a name (eth0) or, for IPv4, a local address; empty: the kernel's choice"),
     {NULL, 0, NULL, 0, NULL}};
 /* clang-format on */
 
@@ -445,6 +449,61 @@ static int conf_error(const ms_config *cfg, const ms_node *sec, const char *key,
 
 /* Parse and check the section into *c (owned by the caller: ms_schema_free),
  * loading the types and users into *types, *users when they are not NULL. */
+/* NULL when group is a multicast address whose family suits the udp host
+ * (a literal address; a name or an empty host is not checked), else why not
+ * (a static string). */
+static const char *mcast_check(const char *group, const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    int fam = 0;
+    if (inet_pton(AF_INET, group, &a4) == 1) {
+        if (!IN_MULTICAST(ntohl(a4.s_addr))) return "not an IPv4 multicast address (224.0.0.0/4)";
+        fam = AF_INET;
+    } else if (inet_pton(AF_INET6, group, &a6) == 1) {
+        if (!IN6_IS_ADDR_MULTICAST(&a6)) return "not an IPv6 multicast address (ff00::/8)";
+        fam = AF_INET6;
+    } else {
+        return "expected an IPv4 or IPv6 multicast group address";
+    }
+    if (inet_pton(AF_INET, host, &a4) == 1 && fam != AF_INET)
+        return "an IPv6 group needs an IPv6 udp address";
+    if (inet_pton(AF_INET6, host, &a6) == 1 && fam != AF_INET6)
+        return "an IPv4 group needs an IPv4 udp address";
+    return NULL;
+}
+
+/* Join the group on fd (family fam) on iface (a name, an IPv4 address or
+ * ""), like uv_udp_set_membership does on its own sockets; MS_OK, or
+ * MS_EIO with the kernel's reason in err. */
+static int mcast_join(int fd, int fam, const char *group, const char *iface, ms_error *err)
+{
+    int r = -1;
+    if (fam == AF_INET) {
+        struct ip_mreqn m;
+        memset(&m, 0, sizeof m);
+        if (inet_pton(AF_INET, group, &m.imr_multiaddr) != 1)
+            errno = EAFNOSUPPORT;
+        else if (*iface && inet_pton(AF_INET, iface, &m.imr_address) != 1 &&
+                 !(m.imr_ifindex = (int)if_nametoindex(iface)))
+            errno = ENODEV;
+        else
+            r = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m);
+    } else {
+        struct ipv6_mreq m;
+        memset(&m, 0, sizeof m);
+        if (inet_pton(AF_INET6, group, &m.ipv6mr_multiaddr) != 1)
+            errno = EAFNOSUPPORT;
+        else if (*iface && !(m.ipv6mr_interface = if_nametoindex(iface)))
+            errno = ENODEV;
+        else
+            r = setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m, sizeof m);
+    }
+    if (r == 0) return MS_OK;
+    return ms_error_set(err, MS_EIO, "listeners.collectd: cannot join multicast group %s%s%s: %s",
+                        group, *iface ? " on " : "", iface, strerror(errno));
+}
+
 static int load_conf(const ms_config *cfg, const ms_node *sec, cd_conf *c, ms_cd_types **types,
                      user **users, size_t *nusers, ms_error *err)
 {
@@ -466,6 +525,20 @@ static int load_conf(const ms_config *cfg, const ms_node *sec, cd_conf *c, ms_cd
         return conf_error(cfg, sec, "naming", err, "expected path or tagged");
     if (c->bad_packet_log < 0)
         return conf_error(cfg, sec, "bad_packet_log", err, "expected 0 or more");
+    if (*c->multicast) {
+        const char *why = mcast_check(c->multicast, host);
+        if (why) return conf_error(cfg, sec, "multicast", err, why);
+    }
+    if (*c->multicast_interface) {
+        if (!*c->multicast)
+            return conf_error(cfg, sec, "multicast_interface", err, "needs multicast");
+        struct in_addr a4;
+        if (inet_pton(AF_INET, c->multicast_interface, &a4) != 1 &&
+            if_nametoindex(c->multicast_interface) == 0)
+            return conf_error(
+                cfg, sec, "multicast_interface", err,
+                "no such interface (expected a name such as eth0, or an IPv4 address)");
+    }
     user *u = NULL;
     size_t nu = 0;
     if (*c->auth_file) {
@@ -580,7 +653,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
 }
 
 /* Open and bind the UDP socket of addr; the fd or -1 with err. */
-static int open_udp(const char *addr, uint64_t rcvbuf, ms_error *err)
+static int open_udp(const char *addr, uint64_t rcvbuf, const char *group, const char *iface,
+                    ms_error *err)
 {
     char host[256], ps[16];
     int port;
@@ -604,6 +678,10 @@ static int open_udp(const char *addr, uint64_t rcvbuf, ms_error *err)
         }
     }
     if (fd < 0) ms_error_set(err, MS_EIO, "listeners.collectd: udp %s: %s", addr, strerror(errno));
+    if (fd >= 0 && *group && mcast_join(fd, ai->ai_family, group, iface, err) != MS_OK) {
+        close(fd);
+        fd = -1;
+    }
     freeaddrinfo(ai);
     return fd;
 }
@@ -688,8 +766,10 @@ static int apply(const ms_config *cfg, ms_error *err)
         ms_collectd_listener_stop();
         return MS_OK;
     }
-    if (S.fd < 0 || strcmp(S.bound, c.udp)) {
-        int fd = open_udp(c.udp, c.recv_buffer, err);
+    char key[1024]; /* what the socket depends on */
+    snprintf(key, sizeof key, "%s|%s|%s", c.udp, c.multicast, c.multicast_interface);
+    if (S.fd < 0 || strcmp(S.bound, key)) {
+        int fd = open_udp(c.udp, c.recv_buffer, c.multicast, c.multicast_interface, err);
         if (fd < 0) {
             ms_schema_free(cd_fields, &c);
             ms_cd_types_free(t);
@@ -699,7 +779,7 @@ static int apply(const ms_config *cfg, ms_error *err)
         }
         close_socket();
         S.fd = fd;
-        S.bound = strdup(c.udp);
+        S.bound = strdup(key);
         S.poll = malloc(sizeof *S.poll);
         uv_poll_init(S.loop, S.poll, fd);
         uv_poll_start(S.poll, UV_READABLE, on_readable);
@@ -725,8 +805,9 @@ static int apply(const ms_config *cfg, ms_error *err)
     S.level = level_of(c.security_level);
     S.tagged = !strcmp(c.naming, "tagged");
     if (!S.stats_on) S.stats_on = ms_stats_register(stats_provider, NULL) == MS_OK;
-    ms_log_info("listeners.collectd: listening (udp %s, security %s, %zu users)", c.udp,
-                c.security_level, nu);
+    ms_log_info("listeners.collectd: listening (udp %s%s%s%s%s, security %s, %zu users)", c.udp,
+                *c.multicast ? ", multicast " : "", c.multicast,
+                *c.multicast_interface ? " on " : "", c.multicast_interface, c.security_level, nu);
     return MS_OK;
 }
 

@@ -124,10 +124,12 @@ t_ok "reloaded" ms_wait_log "listeners\.collectd: listening \(udp 127\.0\.0\.1:$
 t_ok "after SIGHUP to level none: unsigned data arrives" _ms_poll 10 has_line "^cdnone\.load\.load\.shortterm,host=cdnone value=$num "
 t_not "the wrong password still gets nothing through" has_line '^cdbad\.'
 
-# SIGHUP: Lua converters (the shipped bucky.lua plus a test one with a
-# higher priority for load and a _default), naming options
-mkdir -p "$MS_TMP/conv"
-cat > "$MS_TMP/conv/mine.lua" <<'LUA'
+# SIGHUP: Lua converters: the shipped bucky.lua from a listed directory,
+# plus a test one with a higher priority for load and a _default found
+# without being listed, in the default directory <paths.lua>/converters of
+# a second paths.lua entry; naming options
+mkdir -p "$MS_TMP/lua2/converters"
+cat > "$MS_TMP/lua2/converters/mine.lua" <<'LUA'
 return {
     priority = 10,
     load = function(v)
@@ -141,7 +143,8 @@ return {
 }
 LUA
 write_config none
-sed -i "s|    bad_packet_log: 1000|    bad_packet_log: 1000\n    converters: [\"$MS_TOP/lua/converters\", \"$MS_TMP/conv\"]\n    prefix: cd|" "$MS_TMP/config.yaml"
+sed -i "s|    bad_packet_log: 1000|    bad_packet_log: 1000\n    converters: [\"$MS_TOP/lua/bucky\"]\n    prefix: cd|; s|lua: \[\"$MS_TOP/lua\"\]|lua: [\"$MS_TOP/lua\", \"$MS_TMP/lua2\"]|" "$MS_TMP/config.yaml"
+t_ok "the config names no converter directory but lua/bucky" sh -c "grep -q 'converters: \[\"$MS_TOP/lua/bucky\"\]' '$MS_TMP/config.yaml' && grep -q 'lua2\"\]' '$MS_TMP/config.yaml'"
 kill -HUP "$MS_PID"
 t_ok "reloaded with converters" ms_wait_log "listeners\.collectd: listening \(udp 127\.0\.0\.1:$CP, security none, 2 users\)" 10
 t_ok "bucky.lua: cpu as prefix.host.cpu.N.state" _ms_poll 10 has_line "^cd\.cdsign\.cpu\.0\.idle,host=cdsign value=$num "
@@ -149,16 +152,16 @@ t_ok "bucky.lua: cpu of the encrypted sender too" _ms_poll 10 has_line "^cd\.cde
 t_ok "a failing converter keeps the default name" _ms_poll 10 has_line "^cd\.cdenc\.memory\.memory-used,host=cdenc value=$num "
 t_ok "a failing converter is logged with file:line" ms_wait_log "listeners\.collectd: converter failed on a packet from 127\.0\.0\.1:[0-9]+: .*mine\.lua:[0-9]+: no memory today"
 t_ok "converter errors counted" _ms_poll 5 has_line '^moonstat_collectd_converter_errors_total,.*value=[1-9]'
-t_ok "priority 10 wins for load, with the value list's interval" _ms_poll 10 has_line "^cd\.L\.cdsign\.shortterm\.iv,host=cdsign value=$num "
+t_ok "default dir: priority 10 wins for load, with the value list's interval" _ms_poll 10 has_line "^cd\.L\.cdsign\.shortterm\.iv,host=cdsign value=$num "
 t_ok "a converter returning nil drops the value (counted)" _ms_poll 5 has_line '^moonstat_collectd_converter_dropped_total,.*value=[1-9]'
 t_not "the dropped value does not arrive" has_line '^cd\.L\.[a-z]+\.midterm'
-t_ok "_default catches the python sender's plugin" sh -c "
+t_ok "default dir: _default catches the python sender's plugin" sh -c "
     \"$MS_PY\" -c 'import socket,struct
 def s(t,v): b=v.encode()+b\"\\0\"; return struct.pack(\">HH\",t,4+len(b))+b
 p=s(0,\"pyhost\")+s(2,\"test\")+s(4,\"gauge\")+struct.pack(\">HHHB\",6,15,1,1)+struct.pack(\"<d\",7.0)
 socket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(p,(\"127.0.0.1\",$CP))'
     sleep 1.5; grep -Eq '^cd\.D\.pyhost\.test\.gauge,host=pyhost value=7 ' '$OUT'"
-printf 'return { cpu = function(v) return {v.host,, } end }\n' > "$MS_TMP/conv/zbroken.lua"
+printf 'return { cpu = function(v) return {v.host,, } end }\n' > "$MS_TMP/lua2/converters/zbroken.lua"
 msg=$("$MS_BIN" -c "$MS_TMP/config.yaml" --config-test 2>&1)
 t_match "--config-test: a broken converter with file:line" "$msg" "zbroken\.lua:1:"
 kill -HUP "$MS_PID"
@@ -247,4 +250,58 @@ t_ok "kernel drops counted (SO_RXQ_OVFL)" _ms_poll 5 has2 '^moonstat_collectd_ke
 t_ok "and the packet after them arrives" has2 '^collectd\.load\.load\.shortterm,ds=shortterm,host=after,'
 ms_stop
 t_eq "clean exit on SIGTERM (tagged)" "$?" 0
+
+# multicast: moonstat bound to the group address itself joins
+# 239.192.74.66 on lo, so only traffic to the group reaches it, and a
+# sender on lo (IP_MULTICAST_IF 127.0.0.1) gets through; an IPv6 group is
+# joined on lo too (the kernel has no route to send to ff00::/8 through lo,
+# so only the join is checked there); bad groups and interfaces are
+# rejected with file:line:col and a failing join names the group and the
+# kernel's reason.
+P3=$(free_port udp)
+OUT3=$MS_TMP/out3.lp
+{ echo "agent: { hostname: h1 }"
+  ms_paths "$MS_TMP/nochecks"
+  cat <<YAML
+listeners:
+  collectd: { udp: "239.192.74.66:$P3", multicast: 239.192.74.66, multicast_interface: lo }
+forwarders:
+  out: { type: file, path: "$OUT3", format: influx }
+YAML
+} > "$MS_TMP/config3.yaml"
+ms_start "$MS_TMP/config3.yaml"
+t_ok "multicast: joined 239.192.74.66 on lo" ms_wait_log "listeners\.collectd: listening \(udp 239\.192\.74\.66:$P3, multicast 239\.192\.74\.66 on lo,"
+t_ok "multicast: the socket is a member of the group (/proc/net/igmp)" grep -q 424AC0EF /proc/net/igmp
+t_ok "multicast: the group's value list arrives" sh -c "
+    \"$MS_PY\" -c 'import socket,struct
+def s(t,v): b=v.encode()+b\"\\0\"; return struct.pack(\">HH\",t,4+len(b))+b
+p=s(0,\"mchost\")+s(2,\"test\")+s(4,\"gauge\")+struct.pack(\">HHHB\",6,15,1,1)+struct.pack(\"<d\",3.25)
+k=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+k.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_IF,socket.inet_aton(\"127.0.0.1\"))
+k.sendto(p,(\"239.192.74.66\",$P3))'
+    for i in 1 2 3 4 5 6 7 8 9 10; do grep -Eq '^mchost\.test\.gauge,host=mchost value=3\.25 ' '$OUT3' && exit 0; sleep 0.5; done; exit 1"
+ms_stop
+t_eq "clean exit on SIGTERM (multicast)" "$?" 0
+sed -i "s|udp: \"239.192.74.66:$P3\", multicast: 239.192.74.66|udp: \"[::]:$P3\", multicast: \"ff12::4a42\"|" "$MS_TMP/config3.yaml"
+ms_start "$MS_TMP/config3.yaml"
+t_ok "multicast: joined the IPv6 group ff12::4a42 on lo" ms_wait_log "listeners\.collectd: listening \(udp \[::\]:$P3, multicast ff12::4a42 on lo,"
+t_ok "multicast: IPv6 membership in /proc/net/igmp6" grep -Eq "^[0-9]+[[:space:]]+lo[[:space:]]+ff120+4a42" /proc/net/igmp6
+ms_stop
+t_eq "clean exit on SIGTERM (IPv6 multicast)" "$?" 0
+mc_conf() { printf 'listeners:\n  collectd: { udp: "%s", multicast: "%s", multicast_interface: "%s" }\n' "$1" "$2" "$3" > "$MS_TMP/mc.yaml"; }
+mc_conf "0.0.0.0:$P3" 10.1.2.3 ""
+msg=$("$MS_BIN" -c "$MS_TMP/mc.yaml" --config-test 2>&1)
+t_match "--config-test: a unicast group" "$msg" "mc\.yaml:2:[0-9]+: listeners\.collectd\.multicast: not an IPv4 multicast address"
+mc_conf "0.0.0.0:$P3" ff12::4a42 ""
+msg=$("$MS_BIN" -c "$MS_TMP/mc.yaml" --config-test 2>&1)
+t_match "--config-test: an IPv6 group on an IPv4 socket" "$msg" "mc\.yaml:2:[0-9]+: listeners\.collectd\.multicast: an IPv6 group needs an IPv6 udp address"
+mc_conf "0.0.0.0:$P3" 239.1.1.1 nosuchif0
+msg=$("$MS_BIN" -c "$MS_TMP/mc.yaml" --config-test 2>&1)
+t_match "--config-test: an unknown interface" "$msg" "mc\.yaml:2:[0-9]+: listeners\.collectd\.multicast_interface: no such interface"
+mc_conf "0.0.0.0:$P3" 239.1.1.1 203.0.113.7
+t_ok "--config-test: an IPv4 interface address passes" "$MS_BIN" -c "$MS_TMP/mc.yaml" --config-test
+msg=$(timeout 10 "$MS_BIN" -c "$MS_TMP/mc.yaml" 2>&1)
+rc=$?
+t_ok "a join the kernel refuses stops the start (rc $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+t_match "and names the group, interface and reason" "$msg" "listeners\.collectd: cannot join multicast group 239\.1\.1\.1 on 203\.0\.113\.7: "
 t_done

@@ -8,7 +8,9 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ms_collectd.h"
 #include "t.h"
@@ -344,11 +346,105 @@ static void test_types(void)
     ms_cd_types_free(t);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* The first name part the converters give a value of plugin `plugin`, or
+ * "" when none applies / "(drop)" / "(error)". */
+static const char *conv_first(ms_cd_conv *c, const char *plugin, char *buf, size_t cap)
+{
+    ms_cd_vl vl = {"h", plugin, "", "t", "", 0, 0, 0, NULL, 0, 0, NULL};
+    size_t np = 0;
+    ms_error err = {0};
+    int r = ms_cd_conv_apply(c, &vl, "value", 1.0, buf, cap, &np, &err);
+    return r == 1 && np > 0 ? buf : r == 0 ? "" : r == -1 ? "(drop)" : "(error)";
+}
+
+/* Converters: <paths.lua>/converters loads by default, listed folders come
+ * on top (priorities across both), a folder listed twice loads once. */
+static void test_conv(void)
+{
+    char base[] = "/tmp/ms_cdconvXXXXXX", p[512];
+    if (!mkdtemp(base)) {
+        T_OK(0, "mkdtemp");
+        return;
+    }
+    char lua1[300], lua2[300], conv1[320], extra[300];
+    snprintf(lua1, sizeof lua1, "%s/lua", base);
+    snprintf(lua2, sizeof lua2, "%s/nolua", base); /* has no converters/ */
+    snprintf(conv1, sizeof conv1, "%s/converters", lua1);
+    snprintf(extra, sizeof extra, "%s/extra", base);
+    mkdir(lua1, 0700);
+    mkdir(lua2, 0700);
+    mkdir(conv1, 0700);
+    mkdir(extra, 0700);
+    snprintf(p, sizeof p, "%s/a.lua", conv1);
+    write_file(p, "LOADS = (LOADS or 0) + 1; assert(LOADS == 1, 'loaded twice')\n"
+                  "return { priority = 1, cpu = function(v) return { 'A' } end,"
+                  " load = function(v) return nil end }\n");
+    snprintf(p, sizeof p, "%s/b.lua", extra);
+    write_file(p, "return { priority = 5, cpu = function(v) return { 'B' } end,"
+                  " _default = function(v) return { 'D', v.plugin } end }\n");
+    char *lp[] = {lua2, lua1}, *ex[] = {extra}, *twice[] = {conv1, extra, conv1};
+    ms_strlist lpaths = {2, lp}, none = {0, NULL}, extras = {1, ex}, dup = {3, twice};
+    ms_cd_conv *c = NULL;
+    ms_error err = {0};
+    char buf[256];
+
+    T_OK(ms_cd_conv_load(&c, &none, &lpaths, NULL, &err) == MS_OK && c,
+         "default folder <paths.lua>/converters loads with no converters listed");
+    T_OK(c && !strcmp(conv_first(c, "cpu", buf, sizeof buf), "A"), "default folder: cpu -> A");
+    T_OK(c && !strcmp(conv_first(c, "load", buf, sizeof buf), "(drop)"),
+         "default folder: nil drops");
+    T_OK(c && !strcmp(conv_first(c, "memory", buf, sizeof buf), ""), "no _default: none applies");
+    ms_cd_conv_free(c);
+    c = NULL;
+
+    T_OK(ms_cd_conv_load(&c, &extras, &lpaths, NULL, &err) == MS_OK && c,
+         "default folder plus a listed one");
+    T_OK(c && !strcmp(conv_first(c, "cpu", buf, sizeof buf), "B"),
+         "the listed folder's priority 5 beats the default folder's 1");
+    T_OK(c && !strcmp(conv_first(c, "memory", buf, sizeof buf), "D"),
+         "_default from the listed folder");
+    T_OK(c && !strcmp(conv_first(c, "load", buf, sizeof buf), "(drop)"),
+         "the default folder's load still applies");
+    ms_cd_conv_free(c);
+    c = NULL;
+
+    T_OK(ms_cd_conv_load(&c, &dup, &lpaths, NULL, &err) == MS_OK && c &&
+             !strcmp(conv_first(c, "cpu", buf, sizeof buf), "B"),
+         "a folder listed again (and the default one) loads once, without error");
+    ms_cd_conv_free(c);
+    c = NULL;
+
+    char *only2[] = {lua2};
+    ms_strlist l2 = {1, only2};
+    T_OK(ms_cd_conv_load(&c, &none, &l2, NULL, &err) == MS_OK && !c,
+         "no default folder and none listed: no converters, no error");
+    char *missing[] = {"/nonexistent/ms_conv"};
+    ms_strlist miss = {1, missing};
+    err = (ms_error){0};
+    T_OK(ms_cd_conv_load(&c, &miss, &l2, NULL, &err) != MS_OK &&
+             strstr(err.msg, "/nonexistent/ms_conv"),
+         "a listed folder that cannot be read is an error naming it: %s", err.msg);
+    ms_cd_conv_free(c);
+
+    snprintf(p, sizeof p, "rm -rf '%s'", base);
+    T_OK(system(p) == 0, "cleanup");
+}
+
 int main(void)
 {
     test_basic();
     test_bounds();
     test_security();
     test_types();
+    test_conv();
     return t_done();
 }

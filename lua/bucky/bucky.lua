@@ -1,6 +1,6 @@
--- lua/converters/bucky.lua - collectd converters naming values the way
+-- lua/bucky/bucky.lua - collectd converters naming values the way
 -- bucky's built-in converters did (docs/collectd.md). Load them with
---   listeners: { collectd: { converters: [<moonstat>/lua/converters] } }
+--   listeners: { collectd: { converters: [<moonstat>/lua/bucky] } }
 -- A converter file returns a table of collectd plugin name -> function, and
 -- an optional `priority` (highest wins per plugin; default 0). A function
 -- gets the value v (v.host, v.plugin, v.plugin_instance, v.type,
