@@ -717,28 +717,60 @@ static int l_json_missing(lua_State *L)
     return 2;
 }
 
-/* ms.json = cjson.safe (decode/encode return nil, err instead of raising);
- * only for this require is package.cpath the system's Lua 5.1 directory. */
-static void open_json(lua_State *L)
+/* cjson.safe (decode/encode return nil, err instead of raising), loaded into
+ * L on first use and kept in the registry: most checks never touch JSON, and
+ * each loaded copy costs the state ~12 KiB. Only for this require is
+ * package.cpath the system's Lua 5.1 directory. Leaves the module (or nil) at -1. */
+static void push_cjson(lua_State *L)
 {
+    lua_getfield(L, LUA_REGISTRYINDEX, "moonstat.cjson");
+    if (!lua_isnil(L, -1)) return;
+    lua_pop(L, 1);
     lua_getglobal(L, "package");
     lua_pushstring(L, CJSON_CPATH);
     lua_setfield(L, -2, "cpath");
     lua_getglobal(L, "require");
     lua_pushstring(L, "cjson.safe");
     int ok = lua_pcall(L, 1, 1, 0) == 0 && lua_istable(L, -1);
+    lua_pushstring(L, "");
+    lua_setfield(L, -3, "cpath");
+    lua_remove(L, -2); /* package */
     if (!ok) {
         lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushcfunction(L, l_json_missing);
-        lua_setfield(L, -2, "decode");
-        lua_pushcfunction(L, l_json_missing);
-        lua_setfield(L, -2, "encode");
+        lua_pushnil(L);
+        return;
     }
-    lua_setfield(L, -3, "json"); /* ms.json */
-    lua_pushstring(L, "");
-    lua_setfield(L, -2, "cpath");
-    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "moonstat.cjson");
+}
+
+/* ms.json.decode / ms.json.encode: forward to cjson.safe's function of the
+ * same name (upvalue 1), or nil, err when lua-cjson is not installed. */
+static int l_json_call(lua_State *L)
+{
+    int nargs = lua_gettop(L);
+    push_cjson(L);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return l_json_missing(L);
+    }
+    lua_getfield(L, -1, lua_tostring(L, lua_upvalueindex(1)));
+    lua_remove(L, -2);
+    lua_insert(L, 1);
+    lua_call(L, nargs, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void open_json(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushstring(L, "decode");
+    lua_pushcclosure(L, l_json_call, 1);
+    lua_setfield(L, -2, "decode");
+    lua_pushstring(L, "encode");
+    lua_pushcclosure(L, l_json_call, 1);
+    lua_setfield(L, -2, "encode");
+    lua_setfield(L, -2, "json"); /* ms.json */
 }
 
 void ms_check_net_open(lua_State *L)
