@@ -19,7 +19,7 @@
 #              is added back)
 #   collectd   network plugin (Listen) -> csv plugin (one line per value
 #              list; its values are counted), WriteQueueLimitHigh 1M
-#   sink       bench/collectd_sink.c: recvmmsg and walk the part headers,
+#   sink       bench/udp_sink.c (collectd): recvmmsg and walk the part headers,
 #              counting values (the floor)
 # Prints per server: values sent, % kept, CPU seconds (utime+stime of the
 # server process, all threads) per million values kept, the values per
@@ -78,7 +78,7 @@ free_port() {
 }
 
 cc -O2 -Wall -Wextra -o "$OUT/collectd_sender" bench/collectd_sender.c || exit 1
-cc -O2 -Wall -Wextra -o "$OUT/collectd_sink" bench/collectd_sink.c || exit 1
+cc -O2 -Wall -Wextra -o "$OUT/udp_sink" bench/udp_sink.c || exit 1
 mkdir -p "$OUT/nochecks"
 
 # kept SERVER DIR: the values that came out so far.
@@ -138,7 +138,7 @@ EOF
         start "$dir/log" "$CD_BIN" -f -C "$dir/collectd.conf"
         ;;
     sink)
-        start "$dir/out.txt" "$OUT/collectd_sink" "$port" 33554432
+        start "$dir/out.txt" "$OUT/udp_sink" collectd "$port" 33554432
         ;;
     esac
     pid=$PID

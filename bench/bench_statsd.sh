@@ -10,7 +10,7 @@
 #   moonstat   statsd listener (1 worker, flush 1s) -> file forwarder (graphite lines)
 #   collectd   statsd plugin (CounterSum) -> csv plugin, Interval 1
 #   etsy       statsd 0.9 (tests/node, tools/deps.sh) -> graphite backend -> a TCP sink
-#   sink       bench/statsd_sink.c: recvmmsg and count lines, nothing else (the floor)
+#   sink       bench/udp_sink.c (lines): recvmmsg and count lines, nothing else (the floor)
 # Prints per server and shape: lines sent, % of lines kept, CPU seconds
 # (utime+stime of the server process, all threads) per million lines kept,
 # and the lines per second one core of it handles at that cost; then the
@@ -67,7 +67,7 @@ free_port() {
 }
 
 cc -O2 -Wall -Wextra -o "$OUT/statsd_sender" bench/statsd_sender.c || exit 1
-cc -O2 -Wall -Wextra -o "$OUT/statsd_sink" bench/statsd_sink.c || exit 1
+cc -O2 -Wall -Wextra -o "$OUT/udp_sink" bench/udp_sink.c || exit 1
 mkdir -p "$OUT/nochecks"
 
 # A Graphite plaintext sink for Etsy's graphite backend: appends every line to $1.
@@ -152,7 +152,7 @@ EOF
         start "$dir/log" node "$ETSY" "$dir/config.js"
         ;;
     sink)
-        start "$dir/out.txt" "$OUT/statsd_sink" "$port" 33554432
+        start "$dir/out.txt" "$OUT/udp_sink" lines "$port" 33554432
         ;;
     esac
     pid=$PID

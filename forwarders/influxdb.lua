@@ -25,22 +25,17 @@
 -- batch stays queued); other 4xx (bad database, bad line) drop the batch and
 -- log InfluxDB's error text. InfluxDB 2.x: type influxdb2.
 local LP = require "moonstat.lineproto"
+local H = require "moonstat.http"
 local encode_influx = LP.encode_influx
 
 return {
   transport = "http",
-  options = {
+  options = H.options { -- plus user, password, timeout, ca_file, insecure, headers
     url = { type = "string", default = "http://127.0.0.1:8086", help = "InfluxDB base URL" },
     endpoint = { type = "string", default = "/write?db={db}&rp={retention_policy}&precision=ns",
                  help = "path and query after url; {option} is replaced by its value" },
     db = { type = "string", default = "moonstat", help = "database" },
     retention_policy = { type = "string", default = "", help = "retention policy (empty: default)" },
-    user = { type = "string", default = "", help = "basic auth user" },
-    password = { type = "string", default = "", help = "basic auth password" },
-    timeout = { type = "duration", default = "10s", help = "request timeout" },
-    ca_file = { type = "string", default = "", help = "CA bundle for https" },
-    insecure = { type = "bool", default = false, help = "skip TLS verification" },
-    headers = { type = "map", help = "extra HTTP headers" },
     content_type = { type = "string", default = "text/plain; charset=utf-8",
                      help = "Content-Type of the body" },
   },

@@ -10,11 +10,12 @@
 --
 -- Options: url, org, bucket, token, timeout, ca_file, insecure, headers.
 local LP = require "moonstat.lineproto"
+local H = require "moonstat.http"
 local encode_influx = LP.encode_influx
 
 return {
   transport = "http",
-  options = {
+  options = H.options { -- plus user, password, timeout, ca_file, insecure, headers
     url = { type = "string", default = "http://127.0.0.1:8086", help = "InfluxDB base URL" },
     endpoint = { type = "string", default = "/api/v2/write?org={org}&bucket={bucket}&precision=ns",
                  help = "path and query after url; {option} is replaced by its value" },
@@ -22,10 +23,6 @@ return {
     bucket = { type = "string", default = "moonstat", help = "bucket" },
     token = { type = "string", default = "", help = "API token (Authorization: Token ...)" },
     token_scheme = { type = "string", default = "Token", help = "Authorization scheme" },
-    timeout = { type = "duration", default = "10s", help = "request timeout" },
-    ca_file = { type = "string", default = "", help = "CA bundle for https" },
-    insecure = { type = "bool", default = false, help = "skip TLS verification" },
-    headers = { type = "map", help = "extra HTTP headers" },
     content_type = { type = "string", default = "text/plain; charset=utf-8",
                      help = "Content-Type of the body" },
   },

@@ -21,6 +21,7 @@
 -- tags with an empty value are left out. Events are skipped, health samples
 -- write their value; NaN and infinite values are skipped.
 local E = require "moonstat.encoder"
+local H = require "moonstat.http"
 local LP = require "moonstat.lineproto"
 
 local series, number = E.series, E.number
@@ -87,18 +88,12 @@ end
 
 return {
   transport = "http",
-  options = {
+  options = H.options { -- plus user, password, timeout, ca_file, insecure, headers
     url = { type = "string", default = "http://127.0.0.1:8080", help = "KairosDB base URL" },
     endpoint = { type = "string", default = "/api/v1/datapoints", help = "path after url" },
     ttl = { type = "duration", default = "0s", help = "time to live of the points (0: none)" },
     fallback_tag = { type = "string", default = "source=moonstat",
                      help = "key=value tag for series without tags" },
-    user = { type = "string", default = "", help = "basic auth user" },
-    password = { type = "string", default = "", help = "basic auth password" },
-    timeout = { type = "duration", default = "10s", help = "request timeout" },
-    ca_file = { type = "string", default = "", help = "CA bundle for https" },
-    insecure = { type = "bool", default = false, help = "skip TLS verification" },
-    headers = { type = "map", help = "extra HTTP headers" },
     content_type = { type = "string", default = "application/json", help = "Content-Type" },
   },
   encode = function(batch, out, opts)

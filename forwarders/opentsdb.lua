@@ -22,6 +22,7 @@
 -- values are skipped. With ?details a 400 answer lists the failed points:
 -- the transport logs the start of it and drops the batch.
 local E = require "moonstat.encoder"
+local H = require "moonstat.http"
 local LP = require "moonstat.lineproto"
 
 local series, number = E.series, E.number
@@ -89,19 +90,13 @@ end
 
 return {
   transport = "http",
-  options = {
+  options = H.options { -- plus user, password, timeout, ca_file, insecure, headers
     url = { type = "string", default = "http://127.0.0.1:4242", help = "OpenTSDB base URL" },
     endpoint = { type = "string", default = "/api/put?details",
                  help = "path and query after url" },
     milliseconds = { type = "bool", default = false, help = "timestamps in milliseconds" },
     fallback_tag = { type = "string", default = "source=moonstat",
                      help = "key=value tag for series without tags" },
-    user = { type = "string", default = "", help = "basic auth user" },
-    password = { type = "string", default = "", help = "basic auth password" },
-    timeout = { type = "duration", default = "10s", help = "request timeout" },
-    ca_file = { type = "string", default = "", help = "CA bundle for https" },
-    insecure = { type = "bool", default = false, help = "skip TLS verification" },
-    headers = { type = "map", help = "extra HTTP headers" },
     content_type = { type = "string", default = "application/json", help = "Content-Type" },
   },
   encode = function(batch, out, opts)
