@@ -25,46 +25,9 @@ SECS=${BENCH_SECONDS:-3}
 MS_BIN=${MS_BIN:-$TOP/moonstat}
 CD_BIN=/usr/sbin/collectd
 ETSY=$TOP/tests/node/node_modules/statsd/stats.js
-HZ=$(getconf CLK_TCK)
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
 rm -rf "$OUT"
 mkdir -p "$OUT"
-
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill -TERM "$p" 2> /dev/null; done
-    sleep 0.3
-    for p in $PIDS; do kill -KILL "$p" 2> /dev/null; done
-    return 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-start() { # LOG CMD...: background, PID in $PID
-    log=$1
-    shift
-    "$@" > "$log" 2>&1 < /dev/null &
-    PID=$!
-    PIDS="$PIDS $PID"
-}
-alive() { [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" 2> /dev/null | grep -q '^[ZX]'; }
-stop() {
-    kill -TERM "$1" 2> /dev/null
-    n=0
-    while alive "$1" && [ $n -lt 100 ]; do
-        sleep 0.1
-        n=$((n + 1))
-    done
-    alive "$1" && kill -KILL "$1" 2> /dev/null
-    wait "$1" 2> /dev/null
-    return 0
-}
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-free_port() {
-    "$PY" -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); t=socket.socket(); t.bind(("127.0.0.1", s.getsockname()[1])); print(s.getsockname()[1])'
-}
+. bench/lib.sh
 
 cc -O2 -Wall -Wextra -o "$OUT/statsd_sender" bench/statsd_sender.c || exit 1
 cc -O2 -Wall -Wextra -o "$OUT/udp_sink" bench/udp_sink.c || exit 1
