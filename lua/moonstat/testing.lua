@@ -211,5 +211,51 @@ function T.trace_aborts(fn)
   return aborts, stops
 end
 
+-- A batch of n samples of every kind over 100 names and 3 tags (values,
+-- timestamps, health messages with quotes): the load the encoder tests use.
+function T.mixed_batch(n, ts)
+  local kinds = { "gauge", "counter", "rate", "health", "event" }
+  local samples = {}
+  for i = 1, n do
+    local kind = kinds[i % 5 + 1]
+    samples[i] = {
+      name = "app.metric" .. (i % 100),
+      tags = { host = "web" .. (i % 3) .. ".example.com", region = "eu west", shard = tostring(i % 7) },
+      value = kind == "counter" and i * 10 or i / 8,
+      kind = kind,
+      ts = ts + (i % 4) * 0.25,
+      msg = (kind == "health" or kind == "event") and ('state "' .. (i % 4) .. '"') or nil,
+      level = kind == "health" and "WARNING" or nil,
+    }
+  end
+  return T.batch(samples)
+end
+
+-- Assert that an encoder's steady state compiles: no trace aborts over 300
+-- encodes of `batch`, and that it wrote more than min_bytes. The first
+-- encode builds the per-series caches (the cold step, whose byte loops may
+-- abort traces harmlessly); it runs with the JIT off so what it leaves
+-- (blacklisted loops, hot counters: jit.flush clears neither) cannot make
+-- the result depend on the order of the tests.
+function T.encoder_compiles(file, opts, batch, what, min_bytes)
+  local jit = require "jit"
+  local mod, o = T.encoder(file, opts)
+  local out = buffer.new()
+  jit.off()
+  mod.encode(batch, out, o)
+  jit.on()
+  -- finalizers (batches of earlier tests) running while a trace is recorded
+  -- abort it: run them now
+  collectgarbage()
+  local aborts = T.trace_aborts(function()
+    for _ = 1, 300 do
+      out:reset()
+      mod.encode(batch, out, o)
+    end
+  end)
+  T.eq(#aborts, 0, what .. ": no trace aborts " .. table.concat(aborts, "; "))
+  T.ok(#out > (min_bytes or 20000), what .. ": wrote the batch")
+end
+
 T.fw = fw
 return T

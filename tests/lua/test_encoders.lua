@@ -165,45 +165,11 @@ T.eq(err, "stdout forwarder: unknown format 'json' (influx | graphite)", "stdout
 ---------------------------------------------------------------- JIT
 
 -- 1000 samples over 100 series, every kind, some texts needing escapes.
-local KINDS = { "gauge", "counter", "rate", "health", "event" }
-local big = {}
-for i = 1, 1000 do
-  local kind = KINDS[i % 5 + 1]
-  big[i] = {
-    name = "app.metric" .. (i % 100),
-    tags = { host = "web" .. (i % 3) .. ".example.com", region = "eu west", shard = tostring(i % 7) },
-    value = kind == "counter" and i * 10 or i / 8,
-    kind = kind,
-    ts = TS + (i % 4) * 0.25,
-    msg = (kind == "health" or kind == "event") and ('state "' .. (i % 4) .. '"') or nil,
-    level = kind == "health" and "WARNING" or nil,
-  }
-end
-local batch = T.batch(big)
+local batch = T.mixed_batch(1000, TS)
 
--- The first encode builds the per-series lines: the cold step, kept out of
--- the hot loop on purpose, whose byte loops may abort traces harmlessly. It
--- runs with the JIT off so that what it leaves (blacklisted loops, hot
--- counters: jit.flush clears neither) cannot make the result depend on the
--- order of the tests. Every encode after it is the steady state, which must
--- compile without a single abort.
+-- The steady state of every encoder must compile (T.encoder_compiles).
 local function no_aborts(file, opts, what)
-  local mod, o = T.encoder(file, opts)
-  local out = buffer.new()
-  jit.off()
-  mod.encode(batch, out, o)
-  jit.on()
-  -- Finalizers (the batches of the tests above) running while a trace is
-  -- recorded abort it; run them now.
-  collectgarbage()
-  local aborts = T.trace_aborts(function()
-    for _ = 1, 300 do
-      out:reset()
-      mod.encode(batch, out, o)
-    end
-  end)
-  T.eq(#aborts, 0, what .. ": no trace aborts " .. table.concat(aborts, "; "))
-  T.ok(#out > 20000, what .. ": wrote the batch")
+  T.encoder_compiles(file, opts, batch, what)
 end
 
 no_aborts(G, {}, "graphite path")
