@@ -24,7 +24,7 @@ local E = require "moonstat.encoder"
 local H = require "moonstat.http"
 local LP = require "moonstat.lineproto"
 
-local series, number = E.series, E.number
+local series, put_number = E.series, E.put_number
 local EVENT = E.EVENT
 local floor, huge, fmt = math.floor, math.huge, string.format
 
@@ -78,7 +78,9 @@ local function run(batch, out, pre, first, n, sep)
       if p then
         local ts = smp.ts
         if ts ~= last_ts then last_ts, ts_text = ts, fmt("%d", floor(ts * 1000 + 0.5)) end
-        out:put(sep, p, ts_text, ",", number(v), "]]}")
+        out:put(sep, p, ts_text, ",")
+        put_number(out, v)
+        out:put("]]}")
         sep = ","
       end
     end

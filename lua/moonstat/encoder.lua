@@ -59,7 +59,29 @@ M.GAUGE, M.COUNTER, M.RATE, M.HEALTH, M.EVENT = K.GAUGE, K.COUNTER, K.RATE, K.HE
 -- that read back to the same double; NaN and the infinities spelled as
 -- Prometheus and InfluxDB read them. Results go through a local: a builtin
 -- returning straight into a caller's loop aborts its trace.
+--
+-- Fast path: a value with at most 4 decimals (12.5, 0.37, 99.125: most
+-- gauges) is written from integers, without printf and the read-back. If
+-- m = v * 10^k is an integer below 10^15 and m / 10^k == v (division rounds
+-- correctly, so v is the double nearest to the decimal m / 10^k), that
+-- decimal is exactly what "%.15g" prints; a last digit 0 means a shorter k
+-- exists, so it falls through to printf rather than print "12.30".
 local floor, fmt, huge, tonumber = math.floor, string.format, math.huge, tonumber
+
+local function fixed(v, scale, f)
+  local m = v * scale
+  if m == floor(m) and m > -1e15 and m < 1e15 and m / scale == v then
+    local a = m < 0 and -m or m
+    local ip = floor(a / scale)
+    local fr = a - ip * scale
+    if fr % 10 ~= 0 then
+      local s = fmt(f, m < 0 and "-" or "", ip, fr)
+      return s
+    end
+  end
+  return nil
+end
+
 function M.number(v)
   local s
   if v == floor(v) and v > -9007199254740992 and v < 9007199254740992 then
@@ -71,6 +93,9 @@ function M.number(v)
   elseif v == -huge then
     s = "-Inf"
   else
+    s = fixed(v, 10, "%s%d.%01d") or fixed(v, 100, "%s%d.%02d") or fixed(v, 1000, "%s%d.%03d")
+      or fixed(v, 10000, "%s%d.%04d")
+    if s then return s end
     s = fmt("%.15g", v)
     if tonumber(s) ~= v then
       s = fmt("%.16g", v)
@@ -78,6 +103,32 @@ function M.number(v)
     end
   end
   return s
+end
+
+-- number(v) appended to a string.buffer: the same text, formatted straight
+-- into the buffer (putf makes no intermediate string) for integers and the
+-- 4-decimal fast path. The hot loops of the encoders use it.
+local function put_fixed(out, v, scale, f)
+  local m = v * scale
+  if m == floor(m) and m > -1e15 and m < 1e15 and m / scale == v then
+    local a = m < 0 and -m or m
+    local ip = floor(a / scale)
+    local fr = a - ip * scale
+    if fr % 10 ~= 0 then
+      out:putf(f, m < 0 and "-" or "", ip, fr)
+      return true
+    end
+  end
+  return false
+end
+
+function M.put_number(out, v)
+  if v == floor(v) and v > -9007199254740992 and v < 9007199254740992 then
+    out:putf("%d", v)
+  elseif not (put_fixed(out, v, 10, "%s%d.%01d") or put_fixed(out, v, 100, "%s%d.%02d")
+      or put_fixed(out, v, 1000, "%s%d.%03d") or put_fixed(out, v, 10000, "%s%d.%04d")) then
+    out:put(M.number(v))
+  end
 end
 
 return M

@@ -38,7 +38,7 @@ local M = {}
 
 -- A number as text databases read back exactly (moonstat.encoder's; the
 -- callers here skip NaN and infinities).
-local number = E.number
+local number, put_number = E.number, E.put_number
 M.number = number
 
 -- Unix seconds (fractional) -> integer nanoseconds as text, rounded to the
@@ -282,7 +282,9 @@ local function graphite_run(batch, out, lines, first, n)
       if path then
         local ts = floor(smp.ts)
         if ts ~= last_ts then last_ts, ts_text = ts, fmt("%d", ts) end
-        out:put(path, number(v), " ", ts_text, "\n")
+        out:put(path)
+        put_number(out, v)
+        out:put(" ", ts_text, "\n")
       end
     end
   end
@@ -333,9 +335,13 @@ local function influx_run(batch, out, lines, first, n)
         if m == nil or l == nil then return i end
         out:put(pre, "value=", number(v), ',message="', m, '",level="', l, '" ', ts_text, "\n")
       elseif kind == COUNTER and v == floor(v) and v > -9.2e18 and v < 9.2e18 then
-        out:put(pre, "value=", fmt("%d", v), "i ", ts_text, "\n")
+        out:put(pre, "value=")
+        out:putf("%d", v)
+        out:put("i ", ts_text, "\n")
       else
-        out:put(pre, "value=", number(v), " ", ts_text, "\n")
+        out:put(pre, "value=")
+        put_number(out, v)
+        out:put(" ", ts_text, "\n")
       end
     end
   end

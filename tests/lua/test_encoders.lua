@@ -23,6 +23,41 @@ T.eq(LP.number(12.34), "12.34", "number: no float noise")
 T.eq(LP.number(1 / 3), "0.3333333333333333", "number: 16 digits when 15 do not read back")
 T.eq(LP.number(0.1 + 0.2), "0.30000000000000004", "number: 17 digits when needed")
 T.eq(LP.number(1e20), "1e+20", "number: large")
+T.eq(LP.number(-0.05), "-0.05", "number: negative fraction (fast path)")
+T.eq(LP.number(99.125), "99.125", "number: three decimals (fast path)")
+T.eq(LP.number(0.0001), "0.0001", "number: four decimals, smallest")
+T.eq(LP.number(0.00001), "1e-05", "number: below the fast path")
+T.eq(LP.number(12.3), "12.3", "number: no trailing zero")
+-- The fast paths (number's and put_number's) against the plain algorithm
+-- over values of every shape: they must write the same text.
+do
+  local E = require "moonstat.encoder"
+  local function slow(v)
+    if v == math.floor(v) and v > -2^53 and v < 2^53 then return ("%d"):format(v) end
+    for p = 15, 17 do
+      local s = ("%." .. p .. "g"):format(v)
+      if tonumber(s) == v then return s end
+    end
+  end
+  local out, bad, n = buffer.new(), 0, 0
+  math.randomseed(7)
+  for i = 1, 200000 do
+    local d = i % 7
+    local v
+    if d == 0 then v = math.random() * 1e6
+    elseif d == 6 then v = (math.random(-1e9, 1e9)) / 10 ^ math.random(0, 6) * 10 ^ math.random(-8, 12)
+    else v = math.random(-1e8, 1e8) / 10 ^ d end
+    local want = slow(v)
+    out:reset()
+    E.put_number(out, v)
+    n = n + 1
+    if E.number(v) ~= want or out:tostring() ~= want then
+      bad = bad + 1
+      if bad < 4 then print(("# %.17g: %s / %s, want %s"):format(v, E.number(v), out:tostring(), want)) end
+    end
+  end
+  T.eq(bad, 0, ("number and put_number equal printf's shortest form over %d values"):format(n))
+end
 T.eq(LP.ns(TS), "1700000000000000000", "ns: whole seconds")
 T.eq(LP.ns(TS + 0.25), "1700000000250000000", "ns: fraction")
 T.eq(LP.ns(TS + 0.000001), "1700000000000001000", "ns: rounded to the microsecond")
