@@ -28,7 +28,8 @@ void ms_stats_add(ms_batch *b, const char *name, ms_kind kind, double value, dou
 /* Build the batch of all providers now (NULL on allocation failure). */
 ms_batch *ms_stats_collect(double now);
 
-/* Start/stop the periodic emission on the main loop. */
+/* Start/stop the periodic emission on the main loop, and with it the
+ * loop-stall measurement (moonstat_loop_max_stall_seconds). */
 struct uv_loop_s;
 int ms_stats_start(struct uv_loop_s *loop, double interval);
 void ms_stats_stop(void);
