@@ -22,6 +22,7 @@
 -- Config keys (checks.cpu in config.yaml):
 --   proc_root  where proc is mounted                         (default "/proc")
 --   per_cpu    also emit every state per CPU, tag cpu=N      (default false)
+--   metrics    send only these names, e.g. [cpu.user, cpu.idle]  (default: all)
 
 local STATES = { "user", "nice", "system", "idle", "iowait", "irq", "softirq",
                  "steal", "guest", "guest_nice" }
@@ -32,6 +33,16 @@ local TOTAL_STATES = 8 -- user .. steal; guest and guest_nice are inside user an
 -- Counters of the previous run, by line label ("cpu", "cpu0", ...). Kept in
 -- this check's Lua state from one run to the next.
 local prev = {}
+local want -- the metrics filter of the current run
+
+-- `metrics` -> a function telling whether a metric name is to be sent.
+local function wanted(list)
+  if type(list) == "string" then list = { list } end
+  if type(list) ~= "table" then return function() return true end end
+  local set = {}
+  for _, n in ipairs(list) do set[n] = true end
+  return function(name) return set[name] == true end
+end
 
 local function read(path)
   local s, err = ms.read_file(path)
@@ -50,12 +61,13 @@ local function percents(last, cur, tags)
   end
   if total <= 0 then return end
   for i = 1, n do
-    ms.gauge(NAMES[i], (cur[i] - last[i]) * 100 / total, tags)
+    if want(NAMES[i]) then ms.gauge(NAMES[i], (cur[i] - last[i]) * 100 / total, tags) end
   end
 end
 
 local function collect()
   local per_cpu = ms.config.per_cpu
+  want = wanted(ms.config.metrics)
   local stat = read(ms.config.proc_root .. "/stat")
   local seen = {}
   for line in stat:gmatch("[^\n]+") do
@@ -76,13 +88,13 @@ local function collect()
     else
       local key, value = line:match("^(%S+)%s+(%d+)%s*$")
       value = tonumber(value)
-      if key == "ctxt" then
+      if key == "ctxt" and want("cpu.context_switches") then
         ms.rate("cpu.context_switches", value)
-      elseif key == "processes" then
+      elseif key == "processes" and want("cpu.forks") then
         ms.rate("cpu.forks", value)
-      elseif key == "procs_running" then
+      elseif key == "procs_running" and want("cpu.procs_running") then
         ms.gauge("cpu.procs_running", value)
-      elseif key == "procs_blocked" then
+      elseif key == "procs_blocked" and want("cpu.procs_blocked") then
         ms.gauge("cpu.procs_blocked", value)
       end
     end
@@ -95,6 +107,6 @@ end
 
 return {
   type = "system",
-  defaults = { proc_root = "/proc", per_cpu = false },
+  defaults = { proc_root = "/proc", per_cpu = false, metrics = false },
   collect = collect,
 }

@@ -15,6 +15,8 @@
 --   proc_root    where proc is mounted                 (default "/proc")
 --   load_high    WARNING from this % of the CPUs       (default 80)
 --   load_severe  ERROR from this % of the CPUs         (default 100)
+--   metrics      send only these names, e.g. [load.1, load.health]
+--                                                      (default: all)
 
 -- The whole file, or an error naming this check's line that asked for it.
 local function read(path)
@@ -32,7 +34,17 @@ local function number_key(key)
   return v
 end
 
+-- `metrics` -> a function telling whether a metric name is to be sent.
+local function wanted(list)
+  if type(list) == "string" then list = { list } end
+  if type(list) ~= "table" then return function() return true end end
+  local set = {}
+  for _, n in ipairs(list) do set[n] = true end
+  return function(name) return set[name] == true end
+end
+
 local function collect()
+  local want = wanted(ms.config.metrics)
   local high, severe = number_key("load_high"), number_key("load_severe")
   local root = ms.config.proc_root
   local loadavg = read(root .. "/loadavg")
@@ -44,13 +56,15 @@ local function collect()
   for _ in ("\n" .. read(root .. "/stat")):gmatch("\ncpu%d") do cpus = cpus + 1 end
   if cpus == 0 then error(root .. "/stat: no cpuN lines") end
 
-  ms.gauge("load.1", l1)
-  ms.gauge("load.5", l5)
-  ms.gauge("load.15", l15)
-  ms.gauge("load.cpus", cpus)
+  local function gauge(name, v) if want(name) then ms.gauge(name, v) end end
+  gauge("load.1", l1)
+  gauge("load.5", l5)
+  gauge("load.15", l15)
+  gauge("load.cpus", cpus)
 
   local percent = l1 * 100 / cpus
-  ms.gauge("load.percent", percent)
+  gauge("load.percent", percent)
+  if not want("load.health") then return end
 
   local health, level = 0, "OK"
   if percent >= severe then
@@ -64,6 +78,6 @@ end
 
 return {
   type = "system",
-  defaults = { proc_root = "/proc", load_high = 80, load_severe = 100 },
+  defaults = { proc_root = "/proc", load_high = 80, load_severe = 100, metrics = false },
   collect = collect,
 }

@@ -12,6 +12,8 @@
 -- redis.connections, redis.keyspace.hits, redis.keyspace.misses,
 -- redis.keys.expired, redis.keys.evicted. Tagged server=<host:port>.
 -- `metrics`: a list of those names to send only some of them.
+local resp = require "moonstat.resp"
+
 local M = {
   enabled = false,
   interval = 10,
@@ -56,43 +58,20 @@ local RATES = {
   { "redis.keys.expired", "expired_keys" }, { "redis.keys.evicted", "evicted_keys" },
 }
 
--- One command in RESP; the reply's payload (bulk or status) or nil, err.
-local function command(sock, ...)
-  local parts = { "*" .. select("#", ...) .. "\r\n" }
-  for i = 1, select("#", ...) do
-    local a = tostring((select(i, ...)))
-    parts[#parts + 1] = "$" .. #a .. "\r\n" .. a .. "\r\n"
-  end
-  local ok, err = sock:send(table.concat(parts))
-  if not ok then return nil, err end
-  local line, rerr = sock:receive("*l")
-  if not line then return nil, rerr end
-  local t, rest = line:sub(1, 1), line:sub(2)
-  if t == "-" then return nil, rest end
-  if t == "+" or t == ":" then return rest end
-  if t == "$" then
-    local n = tonumber(rest)
-    if not n or n < 0 then return nil, "nil reply" end
-    local data, derr = sock:receive(n + 2)
-    if not data then return nil, derr end
-    return data:sub(1, n)
-  end
-  return nil, "unexpected reply: " .. line
-end
-
 function M.collect()
   local cfg = ms.config
   local want = wanted(cfg.metrics)
   local where = cfg.host .. ":" .. cfg.port
-  local sock, err = ms.tcp(cfg.host, cfg.port, { timeout = cfg.request_timeout })
-  if not sock then error(err, 0) end
-  if cfg.password then
-    local ok, aerr = command(sock, "AUTH", cfg.password)
-    if not ok then error("redis " .. where .. ": AUTH failed: " .. aerr, 0) end
+  local r, err = resp.connect(cfg.host, cfg.port,
+    { timeout = cfg.request_timeout, password = cfg.password or nil })
+  if not r then
+    if err:match("^AUTH") then err = "redis " .. where .. ": " .. err end
+    error(err, 0)
   end
-  local text, ierr = command(sock, "INFO")
-  sock:close()
+  local text, ierr = r:call("INFO")
+  r:close()
   if not text then error("redis " .. where .. ": INFO failed: " .. ierr, 0) end
+  if type(text) ~= "string" then error("redis " .. where .. ": INFO gave no text", 0) end
   local info, dbs = M.parse(text)
   local tags = { server = where }
   for _, g in ipairs(GAUGES) do

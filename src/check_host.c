@@ -268,8 +268,10 @@ int ms_check_load(ms_check *c, const ms_config *cfg, lua_State *cfg_from, int cf
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "moonstat");
     lua_pop(L, 2);
-    ms_check_net_open(L); /* ms.tcp/unix/udp/json/monotime, ms.http */
+    ms_check_net_open(L); /* ms.tcp/unix/udp/json/monotime, ms.http, ms.exec */
     ms_check_http_open(L);
+    ms_check_exec_open(L);
+    ms_check_fs_open(L); /* ms.statvfs */
     lua_getfield(L, -1, "_run");
     run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pop(L, 1);

@@ -112,4 +112,11 @@ void ms_check_io_count(int what);
 void ms_check_net_open(lua_State *L);
 void ms_check_http_open(lua_State *L);
 
+/* Add ms.exec (check_exec.c): a command without a shell, in its own
+ * process group, killed with it at its timeout or when the run ends. */
+void ms_check_exec_open(lua_State *L);
+
+/* Add ms.statvfs (check_fs.c) to the table at the top of L's stack. */
+void ms_check_fs_open(lua_State *L);
+
 #endif
