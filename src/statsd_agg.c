@@ -416,12 +416,32 @@ static void tags_of(const char *buf, size_t len, size_t name_end, ms_tag *t, siz
     *nt = n;
 }
 
+/* Room canon() may need for a name, tags and container of these lengths. */
+static size_t canon_cap(size_t nl, size_t tl, size_t cl)
+{
+    return 2 + nl + tl + 2 * (MAX_TAGS + 1) + (cl ? 14 + cl : 0);
+}
+
+static int agg_add(ms_sd_agg *a, const ms_sd_metric *m, const char *buf, size_t n);
+
+/* The canonical key lives on the stack for the usual line and on the heap
+ * for a long one (thread-local arrays would cost every thread their size). */
 int ms_sd_agg_add(ms_sd_agg *a, const ms_sd_metric *m)
 {
-    static _Thread_local char buf[MS_SD_MAX_LINE * 2 + 64];
-    size_t n = canon(buf, sizeof buf, m->type, m->key, m->key_len, m->tags, m->tags_len,
-                     m->container, m->container_len);
-    if (!n) return MS_EINVAL;
+    char small[1024];
+    size_t cap = canon_cap(m->key_len, m->tags_len, m->container_len);
+    char *buf = cap <= sizeof small ? small : malloc(cap);
+    if (!buf) return MS_ENOMEM;
+    size_t n = canon(buf, cap, m->type, m->key, m->key_len, m->tags, m->tags_len, m->container,
+                     m->container_len);
+    int rc = n ? agg_add(a, m, buf, n) : MS_EINVAL;
+    if (buf != small) free(buf);
+    return rc;
+}
+
+/* Add m, whose canonical key is buf[0..n). */
+static int agg_add(ms_sd_agg *a, const ms_sd_metric *m, const char *buf, size_t n)
+{
     if (m->ts > 0 && (m->type == MS_SD_COUNTER || m->type == MS_SD_GAUGE)) {
         /* DogStatsD |T: forwarded as is, not aggregated */
         if (a->events->n >= a->max_events) {
@@ -468,14 +488,18 @@ int ms_sd_agg_add_event(ms_sd_agg *a, const ms_sd_event *ev)
         a->dropped++;
         return MS_EFULL;
     }
-    static _Thread_local char buf[MS_SD_MAX_LINE * 2 + 64];
-    size_t n = canon(buf, sizeof buf, 'e', ev->name, ev->name_len, ev->tags, ev->tags_len, NULL, 0);
-    if (!n) return MS_EINVAL;
+    char small[1024];
+    size_t cap = canon_cap(ev->name_len, ev->tags_len, 0);
+    char *buf = cap <= sizeof small ? small : malloc(cap);
+    if (!buf) return MS_ENOMEM;
+    size_t n = canon(buf, cap, 'e', ev->name, ev->name_len, ev->tags, ev->tags_len, NULL, 0);
     ms_tag t[MAX_TAGS + 2];
-    size_t nt;
-    tags_of(buf, n, 1 + ev->name_len, t, &nt);
+    size_t nt = 0;
+    if (n) tags_of(buf, n, 1 + ev->name_len, t, &nt);
     if (ev->host) t[nt++] = (ms_tag){"host", ev->host, 4, (uint32_t)ev->host_len};
-    uint32_t id = ms_series_intern(ev->name, ev->name_len, t, nt);
+    uint32_t id = n ? ms_series_intern(ev->name, ev->name_len, t, nt) : 0;
+    if (buf != small) free(buf);
+    if (!n) return MS_EINVAL;
     if (!id) return MS_EFULL;
     return ms_batch_add(a->events, id, ev->kind, ev->value, ev->ts > 0 ? ev->ts : ms_now(), ev->msg,
                         ev->msg_len, ev->level, ev->level ? strlen(ev->level) : 0);

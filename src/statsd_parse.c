@@ -246,14 +246,14 @@ static void split_fields(bit *b)
 }
 
 /* Split the metric part after the key into ':'-separated bits. */
-static int split_bits(const char *p, const char *e, int dog, bit *bits)
+static int split_bits(const char *p, const char *e, int dog, bit *bits, int cap)
 {
     int n = 0;
     const char *start = p;
     int field = 0, in_container = 0;
     for (const char *c = p;; c++) {
         if (c == e || (*c == ':' && !in_container)) {
-            if (n == MAX_BITS) return -1;
+            if (n == cap) return -1;
             bits[n].p = start;
             bits[n].n = (size_t)(c - start);
             n++;
@@ -484,9 +484,21 @@ static void parse_line(const char *s, size_t n, int dog, const ms_sd_sink *sink,
     m.key = key;
     m.key_len = ms_sd_sanitize(mp, (size_t)(colon - mp), key);
     if (!m.key_len) return bad(&c, "empty key");
-    static _Thread_local bit bits[MAX_BITS];
-    int nb = split_bits(colon + 1, mp + mn, dog, bits);
-    if (nb < 0) return bad(&c, "too many values in one line");
+    /* bits on the stack for the usual line, on the heap for one packing
+     * many values (a ':' count bounds them); never thread-local arrays,
+     * which every thread would carry whole */
+    bit small[8], *bits = small;
+    int cap = 0;
+    for (const char *q = colon + 1; q && cap < MAX_BITS; cap++)
+        q = memchr(q, ':', (size_t)(mp + mn - q)), q = q ? q + 1 : NULL;
+    if (cap > (int)(sizeof small / sizeof *small) && !(bits = malloc((size_t)cap * sizeof *bits)))
+        return bad(&c, "out of memory");
+    if (bits == small) cap = (int)(sizeof small / sizeof *small);
+    int nb = split_bits(colon + 1, mp + mn, dog, bits, cap);
+    if (nb < 0) {
+        if (bits != small) free(bits);
+        return bad(&c, "too many values in one line");
+    }
     for (int i = 0; i < nb; i++) split_fields(&bits[i]);
     for (int i = 0; i < nb; i++) {
         const bit *tb = &bits[i];
@@ -501,6 +513,7 @@ static void parse_line(const char *s, size_t n, int dog, const ms_sd_sink *sink,
         }
         one_value(&c, &m, bits[i].f[0], tb, dog);
     }
+    if (bits != small) free(bits);
 }
 
 void ms_statsd_parse(const char *buf, size_t len, int dogstatsd, const ms_sd_sink *sink,
