@@ -5,7 +5,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 SYSCONFDIR ?= /etc
 VERSION  := 0.1.0
-PKGS     := luajit libuv libcurl yaml-0.1 libcrypto
+PKGS     := luajit libuv libcurl yaml-0.1 libcrypto zlib
 
 CC       ?= cc
 OPT      ?= -O2

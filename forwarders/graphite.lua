@@ -1,7 +1,9 @@
--- forwarders/graphite.lua: Graphite (carbon) plaintext protocol over TCP.
+-- forwarders/graphite.lua: Graphite (carbon) plaintext protocol over TCP or UDP.
 --
 -- One line per sample, "<path> <value> <unix seconds>\n", sent to carbon's
--- line receiver (port 2003 by default), reconnecting when it goes away.
+-- line receiver (port 2003 by default), reconnecting when it goes away; or,
+-- with `protocol: udp`, to carbon's UDP line receiver (ENABLE_UDP_LISTENER)
+-- as datagrams of whole lines, at most max_datagram bytes each.
 --
 --   forwarders:
 --     carbon: { type: graphite, address: "graphite.example.com:2003",
@@ -9,6 +11,8 @@
 --
 -- Options:
 --   address   host:port of the carbon line receiver    (default 127.0.0.1:2003)
+--   protocol  tcp or udp                               (default tcp)
+--   max_datagram  bytes per UDP datagram               (default 1432)
 --   prefix    first level(s) of every path, e.g. "servers" (default "": none)
 --   tag_mode  how tags are written                     (default "path")
 --     path    tags become levels, as Telegraf's "host.tags.measurement.field":
@@ -23,7 +27,8 @@
 -- exactly (15 to 17). Timestamps are whole seconds (the sample's time
 -- rounded down). Health samples (ms.send_special) write their value
 -- (0 OK, 8 WARNING, 16 ERROR); their message cannot be stored and is left
--- out. Events are skipped. NaN and infinite values are skipped.
+-- out. Events are skipped. NaN and infinite values are skipped. Skipped
+-- samples are counted (moonstat_forwarder_dropped_samples_total{reason="unencodable"}).
 --
 -- Sanitizing, so a name never breaks a line or adds a level by accident:
 --   - names and the prefix keep letters, digits, "_", "-", ":", "." and
@@ -39,10 +44,14 @@ local LP = require "moonstat.lineproto"
 local encode_graphite = LP.encode_graphite
 
 return {
-  transport = "tcp",
+  transport = function(opts) return opts.protocol end, -- src/transport_tcp.c or _udp.c
   options = {
     address = { type = "address", default = "127.0.0.1:2003",
                 help = "host:port of the carbon plaintext (line) receiver" },
+    protocol = { type = "string", default = "tcp", choices = { "tcp", "udp" },
+                 help = "tcp (a reconnecting stream) or udp (datagrams, no delivery guarantee)" },
+    max_datagram = { type = "size", default = 1432,
+                     help = "udp: largest datagram; lines are never split across two" },
     prefix = { type = "string", default = "",
                help = "path levels put before every metric, e.g. servers or dc1.servers" },
     tag_mode = { type = "string", default = "path", choices = { "path", "tagged", "none" },
@@ -50,6 +59,6 @@ return {
                      .. "tagged: Graphite 1.1 name;k=v tags; none: tags are dropped" },
   },
   encode = function(batch, out, opts)
-    encode_graphite(batch, out, opts, opts.tag_mode, opts.prefix, "graphite")
+    return encode_graphite(batch, out, opts, opts.tag_mode, opts.prefix, "graphite")
   end,
 }

@@ -21,7 +21,8 @@
 -- Options, paths, sanitizing, values: exactly forwarders/graphite.lua's
 -- (address, prefix, tag_mode path | tagged | none); see docs/forwarders/graphite.md.
 -- Events are skipped, health samples write their value, NaN and infinite
--- values are skipped.
+-- values are skipped; skipped samples are counted in
+-- moonstat_forwarder_dropped_samples_total{reason="unencodable"}.
 local ffi = require "ffi"
 local E = require "moonstat.encoder"
 local LP = require "moonstat.lineproto"
@@ -96,14 +97,14 @@ local function close_frame(out, start)
   p[start + 3] = len % 256
 end
 
-local function run(batch, out, ops, first, n, start)
+local function run(batch, out, ops, first, n, start, skip)
   local s = batch.s
   for i = first, n - 1 do
     local smp = s[i]
     local v = smp.value
     if smp.kind ~= EVENT and v == v and v ~= huge and v ~= -huge then
       local op = ops[smp.series]
-      if op == nil then return i, start end
+      if op == nil then return i, start, skip end
       if op then
         if start >= 0 and #out - start > FRAME_MAX - 64 - #op then
           close_frame(out, start)
@@ -115,9 +116,11 @@ local function run(batch, out, ops, first, n, start)
         put_double(out, v)
         out:put("\134\134")
       end
+    else
+      skip = skip + 1
     end
   end
-  return n, start
+  return n, start, skip
 end
 
 local caches = setmetatable({}, { __mode = "k" })
@@ -144,12 +147,13 @@ return {
       caches[opts] = c
     end
     local ops, n = c.ops, batch.n
-    local i, start = run(batch, out, ops, 0, n, -1)
+    local i, start, skip = run(batch, out, ops, 0, n, -1, 0)
     while i < n do
       local id = batch.s[i].series
       ops[id] = series_op(id, mode, c.gprefix)
-      i, start = run(batch, out, ops, i, n, start)
+      i, start, skip = run(batch, out, ops, i, n, start, skip)
     end
     if start >= 0 then close_frame(out, start) end
+    return skip -- NaN/Inf and events: counted by the core as unencodable
   end,
 }

@@ -21,6 +21,7 @@
 --   timeout           whole request                     (default 10s)
 --   ca_file, insecure TLS verification                  (default system CAs, verify)
 --   headers           extra HTTP headers (a map)
+--   compress          "gzip": gzip each body (Content-Encoding: gzip) (default "": none)
 -- 204 is success; 5xx, 429 and network errors are retried with backoff (the
 -- batch stays queued); other 4xx (bad database, bad line) drop the batch and
 -- log InfluxDB's error text. InfluxDB 2.x: type influxdb2.
@@ -40,6 +41,6 @@ return {
                      help = "Content-Type of the body" },
   },
   encode = function(batch, out, opts)
-    encode_influx(batch, out, opts)
+    return encode_influx(batch, out, opts)
   end,
 }

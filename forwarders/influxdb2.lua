@@ -8,7 +8,8 @@
 --     influx2: { type: influxdb2, url: "https://influx.example.com:8086",
 --                org: ops, bucket: metrics, token: "..." }
 --
--- Options: url, org, bucket, token, timeout, ca_file, insecure, headers.
+-- Options: url, org, bucket, token, timeout, ca_file, insecure, headers,
+-- compress ("gzip": gzip each body, Content-Encoding: gzip; default none).
 local LP = require "moonstat.lineproto"
 local H = require "moonstat.http"
 local encode_influx = LP.encode_influx
@@ -27,6 +28,6 @@ return {
                      help = "Content-Type of the body" },
   },
   encode = function(batch, out, opts)
-    encode_influx(batch, out, opts)
+    return encode_influx(batch, out, opts)
   end,
 }

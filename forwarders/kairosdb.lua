@@ -19,7 +19,8 @@
 -- Names and tags are JSON-escaped ('"', "\" and control bytes); tag keys and
 -- values lose ":" and "=" (KairosDB rejects them in tags: each becomes "_");
 -- tags with an empty value are left out. Events are skipped, health samples
--- write their value; NaN and infinite values are skipped.
+-- write their value; NaN and infinite values are skipped. Skipped samples
+-- are counted in moonstat_forwarder_dropped_samples_total{reason="unencodable"}.
 local E = require "moonstat.encoder"
 local H = require "moonstat.http"
 local LP = require "moonstat.lineproto"
@@ -66,7 +67,7 @@ end
 
 local caches = setmetatable({}, { __mode = "k" })
 
-local function run(batch, out, pre, first, n, sep)
+local function run(batch, out, pre, first, n, sep, skip)
   local s = batch.s
   local last_ts, ts_text = -huge, ""
   for i = first, n - 1 do
@@ -74,7 +75,7 @@ local function run(batch, out, pre, first, n, sep)
     local v = smp.value
     if smp.kind ~= EVENT and v == v and v ~= huge and v ~= -huge then
       local p = pre[smp.series]
-      if p == nil then return i, sep end
+      if p == nil then return i, sep, skip end
       if p then
         local ts = smp.ts
         if ts ~= last_ts then last_ts, ts_text = ts, fmt("%d", floor(ts * 1000 + 0.5)) end
@@ -83,9 +84,11 @@ local function run(batch, out, pre, first, n, sep)
         out:put("]]}")
         sep = ","
       end
+    else
+      skip = skip + 1
     end
   end
-  return n, sep
+  return n, sep, skip
 end
 
 return {
@@ -106,12 +109,13 @@ return {
       caches[opts] = c
     end
     local pre, n = c.pre, batch.n
-    local i, sep = run(batch, out, pre, 0, n, "[")
+    local i, sep, skip = run(batch, out, pre, 0, n, "[", 0)
     while i < n do
       local id = batch.s[i].series
       pre[id] = series_prefix(id, c.fallback, ttl)
-      i, sep = run(batch, out, pre, i, n, sep)
+      i, sep, skip = run(batch, out, pre, i, n, sep, skip)
     end
     if sep == "," then out:put("]") end
+    return skip -- NaN/Inf and events: counted by the core as unencodable
   end,
 }

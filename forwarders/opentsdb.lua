@@ -19,7 +19,8 @@
 -- names, tag keys and tag values: any other byte becomes "_" (so no JSON
 -- escaping is ever needed); tags with an empty value are left out. Events
 -- are skipped, health samples write their value (0/8/16); NaN and infinite
--- values are skipped. With ?details a 400 answer lists the failed points:
+-- values are skipped; skipped samples are counted in
+-- moonstat_forwarder_dropped_samples_total{reason="unencodable"}. With ?details a 400 answer lists the failed points:
 -- the transport logs the start of it and drops the batch.
 local E = require "moonstat.encoder"
 local H = require "moonstat.http"
@@ -68,7 +69,7 @@ local caches = setmetatable({}, { __mode = "k" })
 
 -- Hot loop: writes samples whose series prefix is cached; returns the index
 -- of the first one that is not (or n) and the separator to use next.
-local function run(batch, out, pre, first, n, sep, scale, half)
+local function run(batch, out, pre, first, n, sep, scale, half, skip)
   local s = batch.s
   local last_ts, ts_text = -huge, ""
   for i = first, n - 1 do
@@ -76,7 +77,7 @@ local function run(batch, out, pre, first, n, sep, scale, half)
     local v = smp.value
     if smp.kind ~= EVENT and v == v and v ~= huge and v ~= -huge then
       local p = pre[smp.series]
-      if p == nil then return i, sep end
+      if p == nil then return i, sep, skip end
       if p then
         local ts = smp.ts
         if ts ~= last_ts then last_ts, ts_text = ts, fmt("%d", floor(ts * scale + half)) end
@@ -85,9 +86,11 @@ local function run(batch, out, pre, first, n, sep, scale, half)
         out:put("}")
         sep = ","
       end
+    else
+      skip = skip + 1
     end
   end
-  return n, sep
+  return n, sep, skip
 end
 
 return {
@@ -110,12 +113,13 @@ return {
     local pre, scale, half = c.pre, 1, 0
     if opts.milliseconds then scale, half = 1000, 0.5 end
     local n = batch.n
-    local i, sep = run(batch, out, pre, 0, n, "[", scale, half)
+    local i, sep, skip = run(batch, out, pre, 0, n, "[", scale, half, 0)
     while i < n do
       local id = batch.s[i].series
       pre[id] = series_prefix(id, c.fallback)
-      i, sep = run(batch, out, pre, i, n, sep, scale, half)
+      i, sep, skip = run(batch, out, pre, i, n, sep, scale, half, skip)
     end
     if sep == "," then out:put("]") end
+    return skip -- NaN/Inf and events: counted by the core as unencodable
   end,
 }

@@ -18,6 +18,6 @@ return {
                help = "influx: InfluxDB line protocol; graphite: Graphite plaintext with 1.1 tags" },
   },
   encode = function(batch, out, opts)
-    encode_format(batch, out, opts, "stdout")
+    return encode_format(batch, out, opts, "stdout")
   end,
 }

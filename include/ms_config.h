@@ -139,6 +139,7 @@ typedef struct ms_agent_config {
     double flush_interval;       /* how often the pipeline forwards what it gathered */
     int64_t pipeline_batch;      /* samples gathered before an early flush (bound: twice this) */
     int processor_drop_on_error; /* a sample whose processor raised: 1 dropped, 0 passed on */
+    char *state_dir;             /* where moonstat keeps state (forwarder spools) */
 } ms_agent_config;
 
 typedef struct ms_paths_config {

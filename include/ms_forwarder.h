@@ -15,10 +15,39 @@
  *
  * The encoder file returns a table:
  *   { transport = "tcp", options = { key = default | {type=, default=, help=} },
- *     encode = function(batch, out, opts) ... end }
+ *     encode = function(batch, out, opts, parts) ... end }
+ * `transport` may also be a function(opts) returning the transport's name,
+ * when an option picks it (forwarders/graphite.lua's `protocol: tcp|udp`).
  * `options` lists every key the forwarder's section may hold besides the
- * common ones (type, enabled, buffer_size); anything else is a config error
- * with line and column.
+ * common ones (type, enabled, buffer_size, processors, batch_size,
+ * batch_bytes, batch_interval, and the routing keys of ms_route.h: include,
+ * exclude, endpoints, ...); anything else is a config error with line and
+ * column. encode may return the number of samples it skipped (NaN/Inf,
+ * events it has no place for): they are counted as dropped, reason
+ * "unencodable", and not as part of the chunk.
+ *
+ * Batching (push transports): a batch is encoded in ranges of at most
+ * batch_size samples (the encoder sees a view: an ms_batch over a slice of
+ * the samples, sharing the text arena); a range whose bytes exceed
+ * batch_bytes is encoded again in smaller ranges. With batch_interval the
+ * batches are first held and merged for up to that long (flushed at stop
+ * and on ms_forwarder_take_queue).
+ *
+ * Parts (one batch, several endpoints): encode gets a fourth argument
+ * `parts`; `parts:start(endpoint, nsamples)` ends the chunk written so far
+ * and starts a new one holding what is written to `out` from then on. That
+ * chunk carries `endpoint` (ms_chunk.endpoint: a path with {option}
+ * placeholders, as the http transport's `endpoint` option) and counts
+ * `nsamples` of the batch's samples (`parts:add(n)` adds to the count of the
+ * part started last, for a count known only once it is written); the bytes
+ * before the first start() form an ordinary chunk (endpoint NULL) counting
+ * the rest. The C side gets {offset, endpoint, nsamples, ...} back from the
+ * wrapper (lua/moonstat/forwarder.lua) and clamps it. Empty parts are not
+ * queued. The http transport POSTs a chunk to url + its endpoint (each part
+ * is sent, retried or dropped on its own); other push transports ignore the
+ * endpoint and write the parts in order. Chunks with different endpoints are
+ * never merged. (forwarders/datadog.lua sends series and service checks from
+ * one batch this way.)
  */
 #ifndef MS_FORWARDER_H
 #define MS_FORWARDER_H
@@ -37,9 +66,12 @@ typedef struct ms_forwarder ms_forwarder;
 
 typedef struct ms_chunk {
     struct ms_chunk *next;
-    uint32_t nsamples; /* samples encoded in it (for counting sent/dropped) */
-    size_t len;        /* bytes in data */
-    size_t off;        /* bytes of data already written (transports may use it) */
+    uint32_t nsamples;    /* samples encoded in it (for counting sent/dropped) */
+    size_t len;           /* bytes in data */
+    size_t off;           /* bytes of data already written (transports may use it) */
+    const char *endpoint; /* NULL, or the part's endpoint (see Parts above; owned by the chunk) */
+    uint32_t spooled;     /* also a record of the forwarder's spool (acked when popped) */
+    double t;             /* when it was made (unix seconds; oldest-pending age) */
     char data[];
 } ms_chunk;
 
@@ -63,6 +95,8 @@ extern const ms_transport ms_transport_tcp;    /* stream to host:port, reconnect
 extern const ms_transport ms_transport_file;   /* append to a file, or stdout for "-" */
 extern const ms_transport ms_transport_scrape; /* HTTP /metrics (latest value per series) */
 extern const ms_transport ms_transport_http;   /* POST each chunk (libcurl multi) */
+extern const ms_transport ms_transport_udp;    /* datagrams to host:port, split at newlines */
+extern const ms_transport ms_transport_kafka;  /* one message per record (librdkafka) */
 
 /* Transports known to the core (the table is in forwarder.c). */
 const ms_transport *ms_transport_find(const char *name);
@@ -111,6 +145,28 @@ void ms_forwarder_pop(ms_forwarder *f, int ok);
 void ms_forwarder_release(ms_forwarder *f);
 /* Count samples that failed or were dropped outside the queue. */
 void ms_forwarder_count_failed(ms_forwarder *f, uint64_t nsamples);
+/* Retry policy (ms_retry.h, the section's `retry:`): transports wait
+ * ms_retry_delay(ms_forwarder_retry(f), attempt) after a transient failure
+ * and count each retry. */
+struct ms_retry;
+const struct ms_retry *ms_forwarder_retry(ms_forwarder *f);
+void ms_forwarder_count_retry(ms_forwarder *f);
+/* The backend refused the head chunk for good (HTTP 4xx other than 429):
+ * it is popped, counted as rejected (and failed), and logged at most once a
+ * minute with `what` and the start of the response body. */
+void ms_forwarder_reject(ms_forwarder *f, const char *what, const char *body, size_t len);
+/* The endpoint could not be reached, or answered with a server error: with
+ * several endpoints and failover, what f queued moves to the next one
+ * (include/ms_route.h). Call after releasing the head. */
+void ms_forwarder_endpoint_failed(ms_forwarder *f);
+
+/* ---- for routing (src/forwarder_route.c, include/ms_route.h) ---- */
+
+/* Make f the child of `owner` for `endpoint` (copied; it tags f's counters
+ * and log lines), or (NULL, NULL) no one's child. */
+struct ms_route;
+void ms_forwarder_set_owner(ms_forwarder *f, struct ms_route *owner, const char *endpoint);
+struct ms_route *ms_forwarder_owner(const ms_forwarder *f);
 /* Pull transports: run the encoder on `b`, appending the bytes to out. */
 int ms_forwarder_encode(ms_forwarder *f, ms_batch *b, ms_buf *out, ms_error *err);
 /* Transport's stop finished. */

@@ -431,6 +431,8 @@ const ms_field ms_config_agent_fields[] = {
     AF(processor_drop_on_error, MS_T_BOOL, "false",
        "a sample whose processor raises: true drops it, false passes it on unchanged (each "
        "processor may set its own drop_on_error)"),
+    AF(state_dir, MS_T_STRING, "/var/lib/moonstat",
+       "where moonstat keeps state: a forwarder's spool defaults to <state_dir>/spool/<name>"),
     {NULL, 0, NULL, 0, NULL}};
 
 /* clang-format off */

@@ -17,13 +17,14 @@
 #include "ms_log.h"
 #include "ms_lua.h"
 #include "ms_processor.h"
+#include "ms_retry.h"
+#include "ms_route.h"
+#include "ms_spool.h"
 #include "ms_stats.h"
 
 static const ms_transport *const transports[] = {
-    &ms_transport_tcp,
-    &ms_transport_file,
-    &ms_transport_scrape,
-    &ms_transport_http,
+    &ms_transport_tcp,  &ms_transport_file, &ms_transport_scrape,
+    &ms_transport_http, &ms_transport_udp,  &ms_transport_kafka,
 };
 
 struct ms_forwarder {
@@ -49,6 +50,24 @@ struct ms_forwarder {
     double drain_until;
     ms_buf enc;
     ms_procs *procs; /* this forwarder's own processors, or NULL */
+    ms_route *route; /* include/exclude and endpoints (forwarder_route.c), or NULL */
+    ms_route *owner; /* the route this forwarder is an endpoint of, or NULL */
+    char *endpoint;  /* ... and that endpoint */
+    /* delivery (issue 6): sample bound, spool, retry policy, counters */
+    uint64_t slimit, qsamples; /* buffer_samples and what is queued */
+    ms_fspool *spool;          /* spool: section, or NULL */
+    ms_retry retry;            /* retry: { base, cap } */
+    uint64_t retried, rejected;
+    double reject_log_t;   /* last rejection logged */
+    uint64_t reject_quiet; /* rejections not logged since */
+    /* batching (issue 5): batch_size, batch_bytes, batch_interval */
+    uint64_t bsize, bbytes; /* samples and bytes per chunk at most */
+    double binterval;       /* hold and merge batches this long (s); 0: no */
+    double bps;             /* bytes per sample of the last encode: sizes the ranges */
+    ms_batch *held;         /* what batch_interval holds, or NULL */
+    uv_timer_t btimer;      /* fires batch_interval after the first held batch */
+    int btimer_on;          /* btimer initialized (closed in stop) */
+    uint64_t unencodable;   /* samples the encoder skipped (NaN/Inf, events) */
 };
 
 const ms_transport *ms_transport_find(const char *name)
@@ -59,6 +78,7 @@ const ms_transport *ms_transport_find(const char *name)
 }
 
 static void stats_provider(ms_batch *b, double now, void *ud);
+static void spool_wake(void *ud);
 
 /* ---- options ---- */
 
@@ -79,7 +99,9 @@ static int add_opt(ms_forwarder *f, const char *k, const char *v)
 static int is_core_key(const char *k)
 {
     return !strcmp(k, "type") || !strcmp(k, "enabled") || !strcmp(k, "buffer_size") ||
-           !strcmp(k, "processors");
+           !strcmp(k, "processors") || ms_route_is_key(k) || !strcmp(k, "buffer_samples") ||
+           !strcmp(k, "spool") || !strcmp(k, "retry") || !strcmp(k, "batch_size") ||
+           !strcmp(k, "batch_bytes") || !strcmp(k, "batch_interval");
 }
 
 /* Convert the scalar text `v` (from config or a default) to the option's
@@ -235,7 +257,9 @@ static int build_options(ms_forwarder *f, int mod, const ms_config *cfg, ms_erro
             }
             ms_error_set(err, MS_EINVAL,
                          "%s:%d:%d: forwarders.%s: unknown option '%s' for type %s (known: type, "
-                         "enabled, buffer_size, processors%s%s)",
+                         "enabled, buffer_size, buffer_samples, spool, retry, processors, include, "
+                         "exclude, endpoints, balance, failback, batch_size, batch_bytes, "
+                         "batch_interval%s%s)",
                          cfg->path, v->key_line, v->key_col, f->name, v->key, f->type,
                          keys.len ? ", " : "", keys.len ? keys.data : "");
             ms_buf_free(&keys);
@@ -285,6 +309,23 @@ static int build_options(ms_forwarder *f, int mod, const ms_config *cfg, ms_erro
 
 /* ---- creation ---- */
 
+/* An encoder whose `transport` is a function picks it from the options:
+ * call it with the options table (at -1) and look the name up. */
+static int pick_transport(ms_forwarder *f, int mod, ms_error *err)
+{
+    lua_State *L = f->L;
+    lua_getfield(L, mod, "transport");
+    lua_pushvalue(L, -2);
+    int rc = ms_lua_pcall(L, 1, 1, err);
+    if (rc != MS_OK) return rc;
+    f->tp = lua_isstring(L, -1) ? ms_transport_find(lua_tostring(L, -1)) : NULL;
+    if (!f->tp)
+        rc = ms_error_set(err, MS_EINVAL, "%s: transport '%s' is not one moonstat has", f->file,
+                          lua_isstring(L, -1) ? lua_tostring(L, -1) : "(none)");
+    lua_pop(L, 1);
+    return rc;
+}
+
 static char *find_encoder(const ms_config *cfg, const char *type)
 {
     for (size_t i = 0; i < cfg->paths.forwarders.n; i++) {
@@ -294,6 +335,41 @@ static char *find_encoder(const ms_config *cfg, const char *type)
         if (stat(path, &st) == 0) return strdup(path);
     }
     return NULL;
+}
+
+/* The batching keys of f's section: batch_size (samples per chunk, default
+ * 5000), batch_bytes (bytes per chunk, default 1MB: under carbon's 1 MiB
+ * frame and Kafka's 1000000-byte message) and batch_interval (default 0).
+ * A chunk must fit the buffer: batch_size <= buffer_samples and
+ * batch_bytes <= buffer_size. Errors carry config.yaml line:col. */
+static int read_batching(ms_forwarder *f, const ms_config *cfg, ms_error *err)
+{
+    f->bsize = 5000;
+    f->bbytes = 1000000;
+    const ms_node *n = ms_node_get(f->section, "batch_size");
+    if (n && (n->type != MS_NODE_SCALAR || ms_parse_size(n->value, &f->bsize) != MS_OK ||
+              !f->bsize || f->bsize > f->slimit || f->bsize > UINT32_MAX))
+        return ms_error_set(
+            err, MS_EINVAL,
+            "%s:%d:%d: forwarders.%s.batch_size: expected a count of samples from 1 "
+            "to buffer_samples (%llu)",
+            cfg->path, n->line, n->col, f->name, (unsigned long long)f->slimit);
+    if ((n = ms_node_get(f->section, "batch_bytes")) &&
+        (n->type != MS_NODE_SCALAR || ms_parse_size(n->value, &f->bbytes) != MS_OK ||
+         f->bbytes < 64 || f->bbytes > f->qlimit))
+        return ms_error_set(err, MS_EINVAL,
+                            "%s:%d:%d: forwarders.%s.batch_bytes: expected a size like 1MB, from "
+                            "64 bytes to buffer_size (%llu)",
+                            cfg->path, n->line, n->col, f->name, (unsigned long long)f->qlimit);
+    if (!ms_node_get(f->section, "batch_bytes") && f->bbytes > f->qlimit) f->bbytes = f->qlimit;
+    if ((n = ms_node_get(f->section, "batch_interval")) &&
+        (n->type != MS_NODE_SCALAR || ms_parse_duration(n->value, &f->binterval) != MS_OK ||
+         f->binterval < 0 || f->binterval > 3600))
+        return ms_error_set(err, MS_EINVAL,
+                            "%s:%d:%d: forwarders.%s.batch_interval: expected a duration like 10s "
+                            "(0 to 1h)",
+                            cfg->path, n->line, n->col, f->name);
+    return MS_OK;
 }
 
 int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const char *name,
@@ -324,6 +400,20 @@ int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const 
                           cfg->path, bs->line, bs->col, name);
         goto fail;
     }
+    f->slimit = 1000000;
+    const ms_node *bsn = ms_node_get(section, "buffer_samples");
+    if (bsn && (bsn->type != MS_NODE_SCALAR || ms_parse_size(bsn->value, &f->slimit) != MS_OK ||
+                !f->slimit)) {
+        rc = ms_error_set(err, MS_EINVAL,
+                          "%s:%d:%d: forwarders.%s.buffer_samples: expected a count like 1000000",
+                          cfg->path, bsn->line, bsn->col, name);
+        goto fail;
+    }
+    if ((rc = read_batching(f, cfg, err)) != MS_OK) goto fail;
+    char rctx[512];
+    snprintf(rctx, sizeof rctx, "forwarders.%s.retry", name);
+    if ((rc = ms_retry_parse(cfg, ms_node_get(section, "retry"), rctx, &f->retry, err)) != MS_OK)
+        goto fail;
     f->file = find_encoder(cfg, f->type);
     if (!f->file) {
         rc =
@@ -341,8 +431,9 @@ int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const 
         goto fail_lua;
     }
     lua_getfield(L, mod, "transport");
+    int tp_fn = lua_isfunction(L, -1); /* chosen by the options: resolved below */
     f->tp = lua_isstring(L, -1) ? ms_transport_find(lua_tostring(L, -1)) : NULL;
-    if (!f->tp) {
+    if (!f->tp && !tp_fn) {
         rc = ms_error_set(err, MS_EINVAL, "%s: transport '%s' is not one moonstat has", f->file,
                           lua_isstring(L, -1) ? lua_tostring(L, -1) : "(none)");
         goto fail_lua;
@@ -356,6 +447,7 @@ int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const 
         goto fail_lua;
     }
     if ((rc = build_options(f, mod, cfg, err)) != MS_OK) goto fail_lua;
+    if (tp_fn && (rc = pick_transport(f, mod, err)) != MS_OK) goto fail_lua;
     lua_pushvalue(L, -1);
     f->opts_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     /* wrapped = require("moonstat.forwarder").wrap(mod, opts) */
@@ -373,11 +465,21 @@ int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const 
     if ((rc = ms_procs_new(L, cfg, ms_node_get(section, "processors"), ctx, name, loop != NULL, 1,
                            &f->procs, err)) != MS_OK)
         goto fail;
-    if (!loop) { /* validation only (--config-test): nothing is started */
+    if ((rc = ms_route_new(loop, L, cfg, f, section, f->tp, &f->route, err)) != MS_OK) goto fail;
+    if (!ms_route_has_endpoints(f->route) && !f->tp->pull && /* the endpoints spool, each */
+        (rc = ms_fspool_new(loop, cfg, name, ms_node_get(section, "spool"), spool_wake, f,
+                            &f->spool, err)) != MS_OK)
+        goto fail;
+    if (!loop || ms_route_has_endpoints(f->route)) { /* validation, or the endpoints send */
         *out = f;
         return MS_OK;
     }
     if ((rc = f->tp->start(f, err)) != MS_OK) goto fail;
+    if (f->binterval > 0 && !f->tp->pull) { /* batch_interval: send_batch holds */
+        uv_timer_init(loop, &f->btimer);
+        f->btimer.data = f;
+        f->btimer_on = 1;
+    }
     ms_stats_register(stats_provider, f);
     *out = f;
     return MS_OK;
@@ -390,6 +492,59 @@ fail:
 
 /* ---- the queue ---- */
 
+/* Would a chunk of len bytes and ns samples fit in the memory buffer? */
+static int fits(const ms_forwarder *f, size_t len, uint32_t ns)
+{
+    return f->qbytes + len <= f->qlimit && f->qsamples + ns <= f->slimit;
+}
+
+/* Replay: move spool records into the memory queue, oldest first, while
+ * fewer than 8 chunks are queued, they fit (a record larger than the bounds
+ * is let in alone), and the replay rate allows. Returns how many. */
+static int spool_refill(ms_forwarder *f)
+{
+    int added = 0;
+    ms_spool_rec rec;
+    while (f->spool && !f->stopping) {
+        int n = 0;
+        for (ms_chunk *c = f->head; c && n < 8; c = c->next) n++;
+        if (n >= 8 || ms_fspool_next(f->spool, &rec) != MS_OK) break;
+        if (f->head && !fits(f, rec.len, rec.nsamples)) break; /* alone, a big one may pass */
+        ms_chunk *c = malloc(sizeof *c + rec.len + rec.eplen + 1);
+        if (!c) break;
+        int rc = ms_fspool_take(f->spool, &rec, c->data);
+        if (rc != MS_OK) {
+            free(c);
+            if (rc == MS_EIO) continue; /* a bad record: skipped and counted by the spool */
+            break;
+        }
+        c->data[rec.len + rec.eplen] = 0;
+        c->next = NULL;
+        c->nsamples = rec.nsamples;
+        c->len = rec.len;
+        c->off = 0;
+        c->endpoint = rec.eplen ? c->data + rec.len : NULL;
+        c->spooled = 1;
+        c->t = rec.t;
+        if (f->tail)
+            f->tail->next = c;
+        else
+            f->head = c;
+        f->tail = c;
+        f->qbytes += c->len;
+        f->qsamples += c->nsamples;
+        added++;
+    }
+    return added;
+}
+
+/* The spool's timer: records wait for replay. */
+static void spool_wake(void *ud)
+{
+    ms_forwarder *f = ud;
+    if (spool_refill(f)) f->tp->kick(f);
+}
+
 static void drop_one(ms_forwarder *f)
 {
     ms_chunk **pp = f->head_busy ? &f->head->next : &f->head;
@@ -399,20 +554,28 @@ static void drop_one(ms_forwarder *f)
     if (f->tail == c) f->tail = f->head_busy ? f->head : NULL;
     if (!f->head) f->tail = NULL;
     f->qbytes -= c->len;
+    f->qsamples -= c->nsamples;
     f->dropped += c->nsamples;
+    if (c->spooled) ms_fspool_ack(f->spool);
     free(c);
 }
 
 /* Queue `len` bytes holding `nsamples` samples, dropping the oldest chunks
  * past the bound. */
-static void enqueue(ms_forwarder *f, const char *p, size_t len, uint32_t nsamples)
+static void enqueue(ms_forwarder *f, const char *p, size_t len, uint32_t nsamples,
+                    const char *endpoint)
 {
-    if (len > f->qlimit) {
+    int spooled = 0; /* with a spool: on disk first, or only (spool_fwd.c decides) */
+    if (f->spool && !ms_fspool_put(f->spool, p, len, endpoint, nsamples, ms_now(),
+                                   fits(f, len, nsamples), &spooled))
+        return;
+    if (len > f->qlimit || nsamples > f->slimit) {
         f->dropped += nsamples;
         return;
     }
-    while (f->qbytes + len > f->qlimit && f->head && !(f->head_busy && !f->head->next)) drop_one(f);
-    ms_chunk *c = malloc(sizeof *c + len);
+    while (!fits(f, len, nsamples) && f->head && !(f->head_busy && !f->head->next)) drop_one(f);
+    size_t eplen = endpoint ? strlen(endpoint) + 1 : 0; /* the endpoint lives after the data */
+    ms_chunk *c = malloc(sizeof *c + len + eplen);
     if (!c) {
         f->dropped += nsamples;
         return;
@@ -422,6 +585,10 @@ static void enqueue(ms_forwarder *f, const char *p, size_t len, uint32_t nsample
     c->len = len;
     c->off = 0;
     memcpy(c->data, p, len);
+    c->endpoint = endpoint ? memcpy(c->data + len, endpoint, eplen) : NULL;
+    c->spooled = (uint32_t)spooled;
+    c->t = ms_now();
+    f->qsamples += nsamples;
     if (f->tail)
         f->tail->next = c;
     else
@@ -430,15 +597,63 @@ static void enqueue(ms_forwarder *f, const char *p, size_t len, uint32_t nsample
     f->qbytes += len;
 }
 
-int ms_forwarder_encode(ms_forwarder *f, ms_batch *b, ms_buf *out, ms_error *err)
+/* Run the wrapped encoder on b into out, leaving nres of its results on L
+ * (the parts list, see queue_parts). */
+static int run_encoder(ms_forwarder *f, ms_batch *b, ms_buf *out, int nres, ms_error *err)
 {
     lua_State *L = f->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, f->encode_ref);
     lua_pushlightuserdata(L, b);
     lua_pushlightuserdata(L, out);
-    int rc = ms_lua_pcall(L, 2, 0, err);
+    int rc = ms_lua_pcall(L, 2, nres, err);
     if (rc != MS_OK) f->encode_errors++;
     return rc;
+}
+
+int ms_forwarder_encode(ms_forwarder *f, ms_batch *b, ms_buf *out, ms_error *err)
+{
+    return run_encoder(f, b, out, 0, err);
+}
+
+/* Queue f->enc as one chunk of nsamples, or, when the encoder started parts
+ * (ms_forwarder.h), one chunk per part: the wrapper returns them as a flat
+ * list {offset, endpoint, nsamples, ...} at -1, which is popped here.
+ * Offsets and counts are clamped, so a wrong list cannot overrun. */
+static void queue_parts(ms_forwarder *f, uint32_t nsamples)
+{
+    lua_State *L = f->L;
+    int t = lua_gettop(L);
+    size_t n = lua_istable(L, t) ? lua_objlen(L, t) / 3 : 0, start = 0;
+    uint32_t left = nsamples; /* what the first (plain) chunk counts */
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, t, (int)(3 * i));
+        double k = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        left -= k <= 0 ? 0 : k < left ? (uint32_t)k : left;
+    }
+    uint32_t ns = left, budget = nsamples - left;
+    const char *ep = NULL;
+    for (size_t i = 1; i <= n + 1; i++) {
+        size_t end = f->enc.len;
+        const char *next = NULL; /* strings stay anchored by the list */
+        uint32_t next_ns = 0;
+        if (i <= n) {
+            lua_rawgeti(L, t, (int)(3 * i - 2));
+            lua_rawgeti(L, t, (int)(3 * i - 1));
+            lua_rawgeti(L, t, (int)(3 * i));
+            double o = lua_tonumber(L, -3), k = lua_tonumber(L, -1);
+            next = lua_tostring(L, -2);
+            lua_pop(L, 3);
+            end = o <= (double)start ? start : o >= (double)f->enc.len ? f->enc.len : (size_t)o;
+            next_ns = k <= 0 ? 0 : k < budget ? (uint32_t)k : budget;
+            budget -= next_ns;
+        }
+        if (end > start) enqueue(f, f->enc.data + start, end - start, ns, ep);
+        start = end;
+        ep = next;
+        ns = next_ns;
+    }
+    lua_settop(L, t - 1);
 }
 
 static void send_batch(ms_forwarder *f, ms_batch *b);
@@ -446,35 +661,153 @@ static void send_batch(ms_forwarder *f, ms_batch *b);
 void ms_forwarder_send(ms_forwarder *f, ms_batch *b)
 {
     if (f->stopping || b->n == 0) return;
-    if (!f->procs) {
+    if (!f->procs && !f->route) {
         send_batch(f, b);
         return;
     }
     ms_batch_ref(b); /* shared with the router: the processors get a private copy */
-    ms_batch *own = ms_procs_apply(f->procs, b);
+    ms_batch *own = ms_route_filter(f->route, b); /* include/exclude first */
+    if (own) own = ms_procs_apply(f->procs, own);
     if (!own) return;
     if (own->n) send_batch(f, own);
     ms_batch_unref(own);
 }
 
-/* Encode and queue (push) or hand over (pull) one batch. */
+/* Samples per range to encode: batch_size, or fewer when the bytes per
+ * sample seen last say batch_bytes would not hold that many (aiming at 90%
+ * of it, so most ranges fit the first time). At least 1. */
+static uint32_t range_size(const ms_forwarder *f)
+{
+    double k = (double)f->bsize;
+    if (f->bps > 0 && 0.9 * (double)f->bbytes / f->bps < k) k = 0.9 * (double)f->bbytes / f->bps;
+    return k < 1 ? 1 : (uint32_t)k;
+}
+
+static int encode_ranges(ms_forwarder *f, ms_batch *b, uint32_t first, uint32_t n);
+
+/* Encode samples [first, first+n) of b and queue the chunk(s). The encoder
+ * sees a view: a batch struct on the stack over b's samples and text (no
+ * copy; encoders only read). Its result over batch_bytes is dropped and the
+ * range re-encoded in smaller ranges sized by the bytes per sample it just
+ * measured (a range of one sample is queued whatever its size). What the
+ * encoder reports skipped (NaN/Inf, events it cannot write: the second
+ * result of the wrapper) is counted as unencodable and not in the chunk.
+ * Returns 1 when bytes were queued. */
+static int encode_range(ms_forwarder *f, ms_batch *b, uint32_t first, uint32_t n)
+{
+    ms_batch v = *b;
+    v.refs = 1;
+    v.s = b->s + first;
+    v.n = v.cap = n;
+    ms_error err = {0};
+    ms_buf_reset(&f->enc);
+    if (run_encoder(f, &v, &f->enc, 2, &err) != MS_OK) {
+        f->failed += n;
+        ms_forwarder_log(f, MS_LOG_ERROR, "encoder %s: %s", f->file, err.msg);
+        return 0;
+    }
+    double sk = lua_tonumber(f->L, -1);
+    lua_pop(f->L, 1); /* the parts list stays for queue_parts */
+    if (f->enc.len) f->bps = (double)f->enc.len / n;
+    if (f->enc.len > f->bbytes && n > 1) { /* bps > bbytes/n now: the ranges get smaller */
+        lua_pop(f->L, 1);
+        return encode_ranges(f, b, first, n);
+    }
+    uint32_t skipped = sk <= 0 ? 0 : sk < n ? (uint32_t)sk : n;
+    f->unencodable += skipped;
+    queue_parts(f, n - skipped);
+    return f->enc.len > 0;
+}
+
+/* Encode [first, first+n) of b in ranges of range_size(f) samples. */
+static int encode_ranges(ms_forwarder *f, ms_batch *b, uint32_t first, uint32_t n)
+{
+    int queued = 0;
+    while (n) {
+        uint32_t k = range_size(f);
+        if (k > n) k = n;
+        queued |= encode_range(f, b, first, k);
+        first += k;
+        n -= k;
+    }
+    return queued;
+}
+
+/* Encode a whole batch into chunks and start the transport. */
+static void encode_batch(ms_forwarder *f, ms_batch *b)
+{
+    int queued = encode_ranges(f, b, 0, b->n);
+    if (f->enc.cap > (1u << 21)) ms_buf_free(&f->enc); /* do not keep a huge scratch */
+    if (queued) f->tp->kick(f);
+}
+
+/* batch_interval is over (or the forwarder stops or hands its queue over):
+ * encode what is held. */
+static void flush_held(ms_forwarder *f)
+{
+    ms_batch *h = f->held;
+    f->held = NULL;
+    if (f->btimer_on) uv_timer_stop(&f->btimer);
+    if (h && h->n) encode_batch(f, h);
+    ms_batch_unref(h);
+}
+
+static void btimer_cb(uv_timer_t *t)
+{
+    flush_held(t->data);
+}
+
+/* batch_interval: merge b (borrowed) into the held batch; the first batch
+ * held starts the timer. Once a full range is held it is encoded at once,
+ * and what is left over stays held. Without memory b goes out now. */
+static void hold(ms_forwarder *f, ms_batch *b)
+{
+    uint32_t n0 = f->held ? f->held->n : 0;
+    if ((!f->held && !(f->held = ms_batch_new(b->n))) || ms_batch_append(f->held, b) != MS_OK) {
+        if (f->held) f->held->n = n0; /* undo a partial append */
+        flush_held(f);
+        encode_batch(f, b);
+        return;
+    }
+    ms_batch *h = f->held;
+    uint32_t k = range_size(f);
+    if (h->n >= k) {
+        uint32_t full = h->n / k * k, rest = h->n - full;
+        ms_batch *left = rest ? ms_batch_new(rest) : NULL;
+        ms_batch tail = *h;
+        tail.s = h->s + full;
+        tail.n = tail.cap = rest;
+        if (rest && (!left || ms_batch_append(left, &tail) != MS_OK)) {
+            ms_batch_unref(left); /* no memory to keep the rest: all of it goes */
+            left = NULL;
+            full = h->n;
+        }
+        int queued = encode_ranges(f, h, 0, full);
+        if (f->enc.cap > (1u << 21)) ms_buf_free(&f->enc);
+        if (queued) f->tp->kick(f);
+        ms_batch_unref(h);
+        f->held = left;
+        if (!left) uv_timer_stop(&f->btimer);
+    }
+    if (f->held && !uv_is_active((uv_handle_t *)&f->btimer)) {
+        double ms = f->binterval * 1000;
+        uv_timer_start(&f->btimer, btimer_cb, ms < 1 ? 1 : (uint64_t)ms, 0);
+    }
+}
+
+/* Encode and queue (push) or hand over (pull) one batch; with
+ * batch_interval it is held first. */
 static void send_batch(ms_forwarder *f, ms_batch *b)
 {
+    if (ms_route_send(f->route, b)) return; /* several endpoints: each child encodes its share */
     if (f->tp->pull) {
         f->tp->batch(f, b);
         return;
     }
-    ms_error err = {0};
-    ms_buf_reset(&f->enc);
-    if (ms_forwarder_encode(f, b, &f->enc, &err) != MS_OK) {
-        f->failed += b->n;
-        ms_forwarder_log(f, MS_LOG_ERROR, "encoder %s: %s", f->file, err.msg);
-        return;
-    }
-    if (f->enc.len == 0) return;
-    enqueue(f, f->enc.data, f->enc.len, b->n);
-    if (f->enc.cap > (1u << 20)) ms_buf_free(&f->enc); /* do not keep a huge scratch */
-    f->tp->kick(f);
+    if (f->btimer_on && !f->stopping)
+        hold(f, b);
+    else
+        encode_batch(f, b);
 }
 
 ms_chunk *ms_forwarder_head(ms_forwarder *f)
@@ -491,11 +824,15 @@ void ms_forwarder_pop(ms_forwarder *f, int ok)
     f->head = c->next;
     if (!f->head) f->tail = NULL;
     f->qbytes -= c->len;
+    f->qsamples -= c->nsamples;
     if (ok)
         f->sent += c->nsamples;
     else
         f->failed += c->nsamples;
+    if (c->spooled) ms_fspool_ack(f->spool);
     free(c);
+    spool_refill(f); /* the transport takes the next head itself */
+    if (ok && f->owner) ms_route_endpoint_ok(f->owner, f);
 }
 
 void ms_forwarder_release(ms_forwarder *f)
@@ -508,10 +845,64 @@ void ms_forwarder_count_failed(ms_forwarder *f, uint64_t nsamples)
     f->failed += nsamples;
 }
 
+const ms_retry *ms_forwarder_retry(ms_forwarder *f)
+{
+    return &f->retry;
+}
+
+void ms_forwarder_count_retry(ms_forwarder *f)
+{
+    f->retried++;
+}
+
+void ms_forwarder_reject(ms_forwarder *f, const char *what, const char *body, size_t len)
+{
+    ms_chunk *c = f->head;
+    uint32_t ns = c ? c->nsamples : 0;
+    double now = ms_now();
+    if (now - f->reject_log_t >= 60) {
+        ms_forwarder_log(f, MS_LOG_WARN,
+                         "%s, dropping %u samples (%zu bytes)%s%.*s (%llu more rejected since the "
+                         "last message; logged at most once a minute)",
+                         what, ns, c ? c->len : 0, len ? ": " : "", (int)(len > 512 ? 512 : len),
+                         body ? body : "", (unsigned long long)f->reject_quiet);
+        f->reject_log_t = now;
+        f->reject_quiet = 0;
+    } else {
+        f->reject_quiet++;
+    }
+    f->rejected += ns;
+    ms_forwarder_pop(f, 0);
+}
+
+void ms_forwarder_endpoint_failed(ms_forwarder *f)
+{
+    if (f->owner && !f->stopping) ms_route_endpoint_failed(f->owner, f);
+}
+
+void ms_forwarder_set_owner(ms_forwarder *f, ms_route *owner, const char *endpoint)
+{
+    f->owner = owner;
+    free(f->endpoint);
+    f->endpoint = endpoint ? strdup(endpoint) : NULL;
+    ms_fspool_set_endpoint(f->spool, endpoint); /* each endpoint spools on its own */
+}
+
+ms_route *ms_forwarder_owner(const ms_forwarder *f)
+{
+    return f->owner;
+}
+
 void ms_forwarder_take_queue(ms_forwarder *to, ms_forwarder *from)
 {
+    flush_held(from); /* batch_interval: held samples are queued and move too */
+    if (ms_route_has_endpoints(to->route) || ms_route_has_endpoints(from->route)) {
+        ms_route_take_queue(to, to->route, from, from->route); /* child by child */
+        return;
+    }
     ms_chunk *c = from->head;
     if (from->head_busy && c) c = c->next; /* the in-flight one stays with its writer */
+    int same_spool = ms_fspool_same(to->spool, from->spool);
     if (from->head_busy && from->head) {
         from->head->next = NULL;
         from->tail = from->head;
@@ -521,6 +912,9 @@ void ms_forwarder_take_queue(ms_forwarder *to, ms_forwarder *from)
     while (c) {
         ms_chunk *next = c->next;
         from->qbytes -= c->len;
+        from->qsamples -= c->nsamples;
+        to->qsamples += c->nsamples;
+        if (!same_spool) c->spooled = 0; /* its record stays in the old spool for a restart */
         c->next = NULL;
         if (to->tail)
             to->tail->next = c;
@@ -542,20 +936,52 @@ static void drain_closed(uv_handle_t *h)
     f->tp->stop(f);
 }
 
+/* Stopping with a spool: what is still in memory goes to disk for the next
+ * start (chunks that are spool records already stay there, unacked). When a
+ * reloaded forwarder shares the spool and reads on, a spool record left here
+ * (the request that was in flight) is written again for it to replay, and
+ * its old place acked. */
+static void spool_leftovers(ms_forwarder *f)
+{
+    uint64_t n = 0;
+    int shared = ms_fspool_shared(f->spool);
+    for (ms_chunk *c = f->head; c; c = c->next) {
+        if (!c->spooled || shared) {
+            ms_fspool_save(f->spool, c->data, c->len, c->endpoint, c->nsamples, c->t);
+            n += c->nsamples;
+        }
+        if (c->spooled && shared) ms_fspool_ack(f->spool);
+        c->spooled = 0;
+        c->nsamples = 0; /* not failed: kept for the next start */
+    }
+    ms_fspool_sync(f->spool);
+    if (n)
+        ms_forwarder_log(f, MS_LOG_INFO, "stopping: %llu queued samples written to the spool",
+                         (unsigned long long)n);
+}
+
 static void drain_tick(uv_timer_t *t)
 {
     ms_forwarder *f = t->data;
     if (f->head && ms_now() < f->drain_until) return;
     if (f->head) ms_forwarder_log(f, MS_LOG_WARN, "stopping with %zu bytes unsent", f->qbytes);
+    if (f->spool) spool_leftovers(f);
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, drain_closed);
 }
 
 void ms_forwarder_stop(ms_forwarder *f, double timeout, void (*done)(ms_forwarder *))
 {
+    flush_held(f); /* batch_interval: what is held is queued, then drained */
+    if (f->btimer_on) {
+        f->btimer_on = 0;
+        uv_close((uv_handle_t *)&f->btimer, NULL); /* closed before the transport is */
+    }
     f->stopping = 1;
     f->done = done;
     ms_stats_unregister(stats_provider, f);
+    ms_fspool_stop(f->spool);
+    if (ms_route_stop(f->route, timeout)) return; /* the endpoints stop, then ms_forwarder_closed */
     uv_timer_init(f->loop, &f->drain);
     f->drain.data = f;
     f->drain_on = 1;
@@ -572,8 +998,14 @@ void ms_forwarder_free(ms_forwarder *f)
 {
     if (!f) return;
     ms_stats_unregister(stats_provider, f);
+    ms_batch_unref(f->held);
     ms_procs_free(f->procs);
+    ms_route_free(f->route);
+    free(f->endpoint);
+    for (ms_chunk *c = f->head; c; c = c->next) c->spooled = 0; /* undelivered: no ack */
     while (f->head) ms_forwarder_pop(f, 0);
+    ms_fspool_free(f->spool);
+    f->spool = NULL;
     if (f->L) {
         luaL_unref(f->L, LUA_REGISTRYINDEX, f->encode_ref);
         luaL_unref(f->L, LUA_REGISTRYINDEX, f->opts_ref);
@@ -644,7 +1076,7 @@ int ms_forwarder_same(ms_forwarder *f, const ms_config *cfg, const ms_node *sect
     int same = file && !strcmp(file, f->file) && stat(file, &st) == 0 &&
                st.st_mtim.tv_sec == f->st.st_mtim.tv_sec &&
                st.st_mtim.tv_nsec == f->st.st_mtim.tv_nsec && st.st_size == f->st.st_size &&
-               !ms_procs_changed(f->procs, cfg);
+               !ms_procs_changed(f->procs, cfg) && !ms_route_changed(f->route, cfg);
     free(file);
     if (same) f->section = section;
     return same;
@@ -657,19 +1089,44 @@ void ms_forwarder_log(ms_forwarder *f, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    ms_log_write((ms_log_level)level, "forwarder %s: %s", f->name, msg);
+    if (f->endpoint)
+        ms_log_write((ms_log_level)level, "forwarder %s[%s]: %s", f->name, f->endpoint, msg);
+    else
+        ms_log_write((ms_log_level)level, "forwarder %s: %s", f->name, msg);
 }
 
 static void stats_provider(ms_batch *b, double now, void *ud)
 {
     ms_forwarder *f = ud;
-    const char *kv[] = {"forwarder", f->name, NULL};
+    const char *kv[] = {"forwarder", f->name, f->endpoint ? "endpoint" : NULL, f->endpoint, NULL};
     ms_stats_add(b, "moonstat_forwarder_sent_samples_total", MS_KIND_COUNTER, (double)f->sent, now,
                  kv);
     ms_stats_add(b, "moonstat_forwarder_failed_samples_total", MS_KIND_COUNTER, (double)f->failed,
                  now, kv);
+    uint64_t dropped_spool = 0;
+    if (f->spool) ms_fspool_stats(f->spool, b, now, kv, &dropped_spool);
+    const char *kr[] = {
+        "forwarder", f->name, "reason", "buffer_full", f->endpoint ? "endpoint" : NULL,
+        f->endpoint, NULL};
     ms_stats_add(b, "moonstat_forwarder_dropped_samples_total", MS_KIND_COUNTER, (double)f->dropped,
-                 now, kv);
+                 now, kr);
+    if (f->spool) {
+        kr[3] = "spool_full";
+        ms_stats_add(b, "moonstat_forwarder_dropped_samples_total", MS_KIND_COUNTER,
+                     (double)dropped_spool, now, kr);
+    }
+    kr[3] = "unencodable"; /* NaN/Inf values, events the format has no place for */
+    ms_stats_add(b, "moonstat_forwarder_dropped_samples_total", MS_KIND_COUNTER,
+                 (double)f->unencodable, now, kr);
+    ms_stats_add(b, "moonstat_forwarder_retries_total", MS_KIND_COUNTER, (double)f->retried, now,
+                 kv);
+    ms_stats_add(b, "moonstat_forwarder_rejected_samples_total", MS_KIND_COUNTER,
+                 (double)f->rejected, now, kv);
+    ms_stats_add(b, "moonstat_forwarder_queue_samples", MS_KIND_GAUGE, (double)f->qsamples, now,
+                 kv);
+    double oldest = f->head ? f->head->t : ms_fspool_oldest(f->spool);
+    ms_stats_add(b, "moonstat_forwarder_oldest_pending_seconds", MS_KIND_GAUGE,
+                 oldest > 0 && now > oldest ? now - oldest : 0, now, kv);
     ms_stats_add(b, "moonstat_forwarder_encode_errors_total", MS_KIND_COUNTER,
                  (double)f->encode_errors, now, kv);
     ms_stats_add(b, "moonstat_forwarder_queue_bytes", MS_KIND_GAUGE, (double)f->qbytes, now, kv);

@@ -179,6 +179,7 @@ static int run_daemon(void)
     uv_signal_start(&sig_hup, on_signal, SIGHUP);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_signal_start(&sig_int, on_signal, SIGINT);
+    signal(SIGPIPE, SIG_IGN); /* a backend that went away is a write error, not our end */
     if (write_pid() != 0) return 1;
     ms_log_info("moonstat %s started (config %s, host %s)", MS_VERSION, cfg->path,
                 cfg->agent.hostname);

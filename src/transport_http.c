@@ -7,10 +7,14 @@
  * One request is in flight at a time, in queue order, on one reused easy
  * handle (keep-alive). Outcome of a request:
  *   2xx                       sent: the chunk is popped and counted as sent;
- *   5xx, 429, network errors  the chunk stays queued; retried after a backoff
- *                             of 1 s doubling to 30 s (reset on success);
- *   other 4xx (and 1xx/3xx)   the chunk is dropped and counted as failed; the
- *                             start of the response body is logged.
+ *   5xx, 429, network errors  the chunk stays queued; retried after the
+ *   and timeouts              Retry-After the response asked for (seconds or
+ *                             an HTTP date), else after the forwarder's
+ *                             `retry` backoff (base doubling to cap, with
+ *                             jitter; reset on success); counted as retries;
+ *   other 4xx (and 1xx/3xx)   rejected (ms_forwarder_reject): dropped, counted
+ *                             as rejected and failed, logged with the start
+ *                             of the response body at most once a minute.
  *
  * Options (read as text with ms_forwarder_opt_str; an encoder declares those
  * its users may set, with its own defaults):
@@ -20,23 +24,41 @@
  *                    comes out empty is left out ("&rp={rp}" with rp "")
  *   content_type     Content-Type header
  *   content_encoding Content-Encoding header
+ *   compress         "", "gzip" or "snappy": each body is compressed just
+ *                    before it is POSTed (src/compress.c) and Content-Encoding
+ *                    says so (it replaces content_encoding)
  *   headers          extra headers (a map)
+ *   fixed_headers    header lines an encoder always sends ("Name: value", one a
+ *                    line; the encoder declares it with its one allowed value)
  *   timeout          whole-request timeout (duration, default 10 s)
  *   user, password   basic auth
  *   token            "Authorization: <token_scheme> <token>" (scheme default Bearer)
  *   ca_file          CA bundle to verify the server with
  *   insecure         true: do not verify the TLS certificate or host name
- * Secrets (password, token, headers) are never logged.
+ *   cert, key        TLS client certificate and its private key (PEM files;
+ *                    key may be left out when cert holds both)
+ *   key_password     passphrase of an encrypted key
+ *   auth_header      a header line whose "{key}" are replaced by the raw value
+ *                    of option `key`, e.g. "DD-API-KEY: {api_key}"; left out
+ *                    when a value is empty
+ * Secrets (password, token, headers, auth_header, key_password) are never logged.
+ *
+ * A chunk with an endpoint (a part, see ms_forwarder.h) goes to url + that
+ * endpoint instead, expanded like `endpoint`.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <uv.h>
 
 #include "ms_buf.h"
+#include "ms_compress.h"
 #include "ms_forwarder.h"
 #include "ms_log.h"
+#include "ms_retry.h"
 
 typedef struct http_state http_state;
 
@@ -53,12 +75,19 @@ struct http_state {
     CURL *easy;
     struct curl_slist *hdrs;
     char *url;
+    char *base;               /* url without the endpoint, for parts */
+    char *part_ep, *part_url; /* the last part endpoint and its URL */
+    const char *cur;          /* URL of the request in flight (for logs) */
     char err[CURL_ERROR_SIZE];
     ms_buf body; /* start of the response body (for logs) */
+    ms_compress_kind compress;
+    ms_buf zbody; /* the compressed body of the request in flight */
     uv_timer_t curl_timer, retry;
     int busy, stopping;
-    uint64_t backoff_ms;
-    int handles; /* open uv handles: two timers + polls */
+    uint64_t backoff_ms;  /* the wait before the retry now scheduled */
+    unsigned attempt;     /* failures in a row (backoff exponent) */
+    char retry_after[80]; /* Retry-After of the last response */
+    int handles;          /* open uv handles: two timers + polls */
 };
 
 static void try_send(http_state *h);
@@ -71,7 +100,11 @@ static void maybe_done(http_state *h)
     if (h->multi) curl_multi_cleanup(h->multi);
     curl_slist_free_all(h->hdrs);
     ms_buf_free(&h->body);
+    ms_buf_free(&h->zbody);
     free(h->url);
+    free(h->base);
+    free(h->part_ep);
+    free(h->part_url);
     free(h);
     ms_forwarder_set_data(f, NULL);
     ms_forwarder_closed(f);
@@ -95,13 +128,31 @@ static size_t body_cb(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-/* Schedule a retry of the head chunk after the backoff. */
+/* Response headers: keep Retry-After. */
+static size_t header_cb(char *p, size_t size, size_t n, void *ud)
+{
+    http_state *h = ud;
+    size_t len = size * n;
+    if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
+        size_t v = len - 12 < sizeof h->retry_after - 1 ? len - 12 : sizeof h->retry_after - 1;
+        memcpy(h->retry_after, p + 12, v);
+        h->retry_after[v] = 0;
+    }
+    return len;
+}
+
+/* Set h->backoff_ms for the retry of the head chunk (Retry-After when the
+ * response had one, else the forwarder's backoff with jitter), log, count. */
 static void retry_later(http_state *h, const char *why)
 {
-    ms_forwarder_log(h->f, MS_LOG_WARN, "POST %s: %s (retry in %.1fs)", h->url, why,
-                     (double)h->backoff_ms / 1000);
+    double ra = h->retry_after[0] ? ms_retry_after(h->retry_after, ms_now()) : -1;
+    double d =
+        ra >= 0 ? (ra > 3600 ? 3600 : ra) : ms_retry_delay(ms_forwarder_retry(h->f), ++h->attempt);
+    h->backoff_ms = (uint64_t)(d * 1000);
+    ms_forwarder_log(h->f, MS_LOG_WARN, "POST %s: %s (retry in %.1fs%s)", h->cur, why,
+                     (double)h->backoff_ms / 1000, ra >= 0 ? ", as Retry-After asks" : "");
+    ms_forwarder_count_retry(h->f);
     ms_forwarder_release(h->f);
-    h->backoff_ms = h->backoff_ms * 2 > 30000 ? 30000 : h->backoff_ms * 2;
 }
 
 static void retry_cb(uv_timer_t *t)
@@ -116,29 +167,27 @@ static void finished(http_state *h, CURLcode rc)
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(h->multi, h->easy);
     h->busy = 0;
-    uint64_t delay = h->backoff_ms;
     char why[640];
     if (rc != CURLE_OK) {
         snprintf(why, sizeof why, "%s", h->err[0] ? h->err : curl_easy_strerror(rc));
     } else if (status >= 200 && status < 300) {
-        h->backoff_ms = 1000;
+        h->attempt = 0;
         ms_forwarder_pop(h->f, 1);
         try_send(h);
         return;
-    } else if (status >= 500 || status == 429) {
+    } else if (ms_retry_http_transient(status)) {
         snprintf(why, sizeof why, "HTTP %ld", status);
-    } else {
-        ms_chunk *c = ms_forwarder_head(h->f);
-        ms_forwarder_log(h->f, MS_LOG_WARN,
-                         "POST %s: HTTP %ld, dropping %u samples (%zu bytes): %.*s", h->url, status,
-                         c ? c->nsamples : 0, c ? c->len : 0, (int)h->body.len,
-                         h->body.data ? h->body.data : "");
-        ms_forwarder_pop(h->f, 0);
+    } else { /* permanent: not retried, so one bad batch never blocks the queue */
+        snprintf(why, sizeof why, "POST %s: HTTP %ld", h->cur, status);
+        h->attempt = 0;
+        ms_forwarder_reject(h->f, why, h->body.data, h->body.len);
         try_send(h);
         return;
     }
+    if (rc != CURLE_OK) h->retry_after[0] = 0; /* a header of a response we did not get */
     retry_later(h, why);
-    if (!h->stopping) uv_timer_start(&h->retry, retry_cb, delay, 0);
+    if (!h->stopping) uv_timer_start(&h->retry, retry_cb, h->backoff_ms, 0);
+    if (status != 429) ms_forwarder_endpoint_failed(h->f); /* failover: the queue may move on */
 }
 
 static void check_done(http_state *h)
@@ -218,16 +267,48 @@ static int timer_cb(CURLM *m, long timeout_ms, void *ud)
     return 0;
 }
 
+/* The bytes to POST for chunk c: its data, or with `compress` its data
+ * compressed into h->zbody (owned by h, valid until the next request);
+ * *len is set. NULL when compression failed (a retry is scheduled). */
+static const char *request_body(http_state *h, ms_chunk *c, size_t *len)
+{
+    *len = c->len;
+    if (h->compress == MS_COMPRESS_NONE) return c->data;
+    if (h->zbody.cap > ((size_t)4 << 20) && c->len < ((size_t)1 << 20))
+        ms_buf_free(&h->zbody); /* do not keep a huge scratch for small bodies */
+    ms_error err = {0};
+    if (ms_compress(h->compress, c->data, c->len, &h->zbody, &err) != MS_OK) {
+        retry_later(h, err.msg);
+        uv_timer_start(&h->retry, retry_cb, h->backoff_ms, 0);
+        return NULL;
+    }
+    *len = h->zbody.len;
+    return h->zbody.data;
+}
+
 /* Start POSTing the head chunk unless a request or a retry wait is on. */
+static const char *chunk_url(http_state *h, ms_chunk *c);
+
 static void try_send(http_state *h)
 {
     if (h->busy || h->stopping || uv_is_active((uv_handle_t *)&h->retry)) return;
     ms_chunk *c = ms_forwarder_head(h->f);
     if (!c) return;
+    if (!(h->cur = chunk_url(h, c))) {
+        h->cur = h->url;
+        ms_forwarder_pop(h->f, 0); /* its endpoint names no option: cannot succeed */
+        try_send(h);
+        return;
+    }
+    curl_easy_setopt(h->easy, CURLOPT_URL, h->cur);
     h->err[0] = 0;
     h->body.len = 0;
-    curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->len);
-    curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, (const char *)c->data);
+    h->retry_after[0] = 0;
+    size_t blen = c->len;
+    const char *body = request_body(h, c, &blen);
+    if (!body) return; /* could not compress: retry_later was called */
+    curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, body);
     CURLMcode mc = curl_multi_add_handle(h->multi, h->easy);
     if (mc != CURLM_OK) {
         retry_later(h, curl_multi_strerror(mc));
@@ -280,11 +361,116 @@ static int expand_endpoint(ms_forwarder *f, CURL *e, const char *tpl, ms_buf *ou
     return MS_OK;
 }
 
+/* The URL for chunk c (borrowed from h): the forwarder's, or url + the
+ * chunk's part endpoint (the last one is cached); NULL (logged) when that
+ * endpoint names no option, or memory ran out. */
+static const char *chunk_url(http_state *h, ms_chunk *c)
+{
+    if (!c->endpoint) return h->url;
+    if (h->part_ep && !strcmp(h->part_ep, c->endpoint)) return h->part_url;
+    ms_buf u = MS_BUF_INIT;
+    ms_error err = {0};
+    ms_buf_puts(&u, h->base);
+    if (*c->endpoint != '/') ms_buf_puts(&u, "/");
+    if (expand_endpoint(h->f, h->easy, c->endpoint, &u, &err) != MS_OK) {
+        ms_forwarder_log(h->f, MS_LOG_ERROR, "dropping %u samples: %s", c->nsamples, err.msg);
+        ms_buf_free(&u);
+        return NULL;
+    }
+    free(h->part_ep);
+    free(h->part_url);
+    h->part_ep = strdup(c->endpoint);
+    h->part_url = ms_buf_detach(&u, NULL);
+    if (h->part_ep && h->part_url) return h->part_url;
+    free(h->part_ep); /* out of memory: the chunk is dropped, never sent elsewhere */
+    free(h->part_url);
+    h->part_ep = h->part_url = NULL;
+    return NULL;
+}
+
+/* The auth_header option with its {key} placeholders filled in, appended to
+ * out; *empty is set when a value was empty (then the header is left out). */
+static int expand_secret(ms_forwarder *f, const char *tpl, ms_buf *out, int *empty, ms_error *err)
+{
+    *empty = 0;
+    for (const char *p = tpl; *p; p++) {
+        const char *end = *p == '{' ? strchr(p, '}') : NULL;
+        if (!end) {
+            ms_buf_append(out, p, 1);
+            continue;
+        }
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(end - p - 1), p + 1);
+        const char *v = ms_forwarder_opt_str(f, key);
+        if (!v)
+            return ms_error_set(err, MS_EINVAL,
+                                "forwarder %s: auth_header names {%s}, which is no option",
+                                ms_forwarder_name(f), key);
+        if (strpbrk(v, "\r\n"))
+            return ms_error_set(err, MS_EINVAL, "forwarder %s: option %s holds a line break",
+                                ms_forwarder_name(f), key);
+        *empty |= !*v;
+        ms_buf_puts(out, v);
+        p = end;
+    }
+    return MS_OK;
+}
+
 static int add_header(http_state *h, const char *line)
 {
     struct curl_slist *n = curl_slist_append(h->hdrs, line);
     if (!n) return MS_ENOMEM;
     h->hdrs = n;
+    return MS_OK;
+}
+
+/* Add each line of text ("Name: value" lines, NULL for none) as a header. */
+static int add_header_lines(http_state *h, const char *text)
+{
+    char line[4096];
+    int rc = MS_OK;
+    while (rc == MS_OK && text && *text) {
+        size_t n = strcspn(text, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)n, text);
+        if (n) rc = add_header(h, line);
+        text += n + (text[n] == '\n');
+    }
+    return rc;
+}
+
+/* Is `path` a file this process can read? (a clear error at start beats a
+ * TLS handshake failure on every request) */
+static int readable(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp) fclose(fp);
+    return fp != NULL;
+}
+
+/* TLS client certificate: options cert and key (PEM files) and key_password
+ * (for an encrypted key) go to libcurl; a key alone, or a file that cannot be
+ * read, is an error naming the option. The password is never logged. */
+static int client_cert(ms_forwarder *f, CURL *e, ms_error *err)
+{
+    const char *cert = ms_forwarder_opt_str(f, "cert"), *key = ms_forwarder_opt_str(f, "key");
+    const char *pass = ms_forwarder_opt_str(f, "key_password");
+    if (cert && !*cert) cert = NULL;
+    if (key && !*key) key = NULL;
+    if (!cert && key)
+        return ms_error_set(err, MS_EINVAL, "forwarder %s: key is set but cert is not",
+                            ms_forwarder_name(f));
+    if (!cert) return MS_OK;
+    if (!readable(cert) || (key && !readable(key)))
+        return ms_error_set(err, MS_ENOENT, "forwarder %s: cannot read %s file %s",
+                            ms_forwarder_name(f), readable(cert) ? "key" : "cert",
+                            readable(cert) ? key : cert);
+    curl_easy_setopt(e, CURLOPT_SSLCERT, cert);
+    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+    if (key) {
+        curl_easy_setopt(e, CURLOPT_SSLKEY, key);
+        curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (pass && *pass) curl_easy_setopt(e, CURLOPT_KEYPASSWD, pass);
     return MS_OK;
 }
 
@@ -298,7 +484,17 @@ static int setup(http_state *h, ms_error *err)
     ms_buf u = MS_BUF_INIT;
     size_t ul = strlen(url);
     while (ul && url[ul - 1] == '/') ul--;
-    ms_buf_append(&u, url, ul);
+    if (memchr(url, '{', ul)) { /* "https://api.{site}": url may name options too */
+        int rc = expand_endpoint(f, h->easy, url, &u, err);
+        if (rc != MS_OK) {
+            ms_buf_free(&u);
+            return rc;
+        }
+        while (u.len && u.data[u.len - 1] == '/') u.len--;
+    } else {
+        ms_buf_append(&u, url, ul);
+    }
+    size_t base_len = u.len;
     const char *ep = ms_forwarder_opt_str(f, "endpoint");
     if (ep && *ep) {
         if (*ep != '/') ms_buf_puts(&u, "/");
@@ -310,7 +506,9 @@ static int setup(http_state *h, ms_error *err)
     }
     h->url = strdup(u.data ? u.data : "");
     ms_buf_free(&u);
-    if (!h->url) return ms_error_set(err, MS_ENOMEM, "out of memory");
+    h->base = h->url ? strndup(h->url, base_len) : NULL;
+    h->cur = h->url;
+    if (!h->url || !h->base) return ms_error_set(err, MS_ENOMEM, "out of memory");
     CURL *e = h->easy;
     curl_easy_setopt(e, CURLOPT_URL, h->url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -318,6 +516,8 @@ static int setup(http_state *h, ms_error *err)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->err);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "moonstat/" MS_VERSION);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     double timeout = 10;
@@ -329,6 +529,16 @@ static int setup(http_state *h, ms_error *err)
     snprintf(line, sizeof line, "Content-Type: %s", ct && *ct ? ct : "application/octet-stream");
     int rc = add_header(h, line);
     const char *ce = ms_forwarder_opt_str(f, "content_encoding");
+    const char *cz = ms_forwarder_opt_str(f, "compress");
+    if (ms_compress_parse(cz, &h->compress) != MS_OK)
+        return ms_error_set(err, MS_EINVAL,
+                            "forwarder %s: compress '%s' is not one of: gzip, snappy",
+                            ms_forwarder_name(f), cz);
+    ms_error zerr = {0};
+    if (ms_compress_ready(h->compress, &zerr) != MS_OK)
+        return ms_error_set(err, zerr.code, "forwarder %s: compress %s", ms_forwarder_name(f),
+                            zerr.msg);
+    if (h->compress != MS_COMPRESS_NONE) ce = ms_compress_name(h->compress);
     if (rc == MS_OK && ce && *ce) {
         snprintf(line, sizeof line, "Content-Encoding: %s", ce);
         rc = add_header(h, line);
@@ -341,6 +551,18 @@ static int setup(http_state *h, ms_error *err)
                  tok);
         rc = add_header(h, line);
     }
+    const char *ah = ms_forwarder_opt_str(f, "auth_header");
+    if (rc == MS_OK && ah && *ah) {
+        ms_buf sec = MS_BUF_INIT;
+        int empty = 0;
+        if ((rc = expand_secret(f, ah, &sec, &empty, err)) != MS_OK) {
+            ms_buf_free(&sec);
+            return rc;
+        }
+        if (!empty && sec.data) rc = add_header(h, sec.data);
+        ms_buf_free(&sec);
+    }
+    if (rc == MS_OK) rc = add_header_lines(h, ms_forwarder_opt_str(f, "fixed_headers"));
     const char *hl = ms_forwarder_opt_str(f, "headers");
     while (rc == MS_OK && hl && *hl) {
         size_t n = strcspn(hl, "\n");
@@ -359,6 +581,7 @@ static int setup(http_state *h, ms_error *err)
     }
     const char *ca = ms_forwarder_opt_str(f, "ca_file");
     if (ca && *ca) curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    if ((rc = client_cert(f, e, err)) != MS_OK) return rc;
     const char *insecure = ms_forwarder_opt_str(f, "insecure");
     if (insecure && !strcmp(insecure, "true")) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -387,6 +610,7 @@ static int http_start(ms_forwarder *f, ms_error *err)
         if (h->multi) curl_multi_cleanup(h->multi);
         curl_slist_free_all(h->hdrs);
         free(h->url);
+        free(h->base);
         free(h);
         return rc;
     }

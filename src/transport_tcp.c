@@ -2,19 +2,28 @@
  * transport_tcp.c - stream chunks to host:port (Graphite plaintext, ...).
  *
  * Connects lazily when there is data, writes the queue head by head, and on
- * any error closes the socket and reconnects with exponential backoff
- * (1 s doubling to 30 s). A chunk whose write failed stays queued and is
- * written again whole after the reconnect (line protocols tolerate the
- * repeat; nothing is lost but what the queue bound drops).
+ * any error closes the socket and reconnects after the forwarder's `retry`
+ * backoff (base doubling to cap, with jitter; ms_retry.h), counted as
+ * retries. A chunk counts as sent once the peer's TCP acknowledged all of it
+ * (the socket's unacknowledged bytes, SIOCOUTQ, fall to 0), not when the
+ * kernel took it: a chunk written just before the peer died is not lost. The
+ * socket is read to see the peer close at once. A chunk whose write failed,
+ * or was not acknowledged, stays queued and is written again whole after the
+ * reconnect (line protocols tolerate the repeat).
  * Options: address (host:port).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 #include <uv.h>
 
 #include "ms_forwarder.h"
 #include "ms_log.h"
+#include "ms_retry.h"
 
 typedef struct tcp_state {
     ms_forwarder *f;
@@ -25,13 +34,21 @@ typedef struct tcp_state {
     uv_write_t wr;
     uv_getaddrinfo_t gai;
     uv_timer_t retry;
+    uv_timer_t ackw; /* polls for the peer's acknowledgement of the head */
+    int acking;      /* the head is written, waiting for that */
+    uint64_t ack_since;
+    char rbuf[256]; /* what the peer sends (ignored) */
     int connected, connecting, writing, closing_sock, stopping, sock_open;
     uint64_t backoff_ms;
-    int handles; /* open uv handles: retry timer, socket */
+    unsigned attempt; /* failures since the last connect */
+    int handles;      /* open uv handles: retry and ack timers, socket */
 } tcp_state;
 
 static void try_write(tcp_state *t);
 static void start_connect(tcp_state *t);
+static void ack_check(tcp_state *t);
+static void ack_tick(uv_timer_t *timer);
+static void fail(tcp_state *t, const char *what, int status);
 
 static void maybe_done(tcp_state *t)
 {
@@ -63,16 +80,19 @@ static void retry_cb(uv_timer_t *timer)
 /* Drop the connection and schedule a reconnect. */
 static void fail(tcp_state *t, const char *what, int status)
 {
-    ms_forwarder_log(t->f, MS_LOG_WARN, "%s %s:%s: %s (retry in %llus)", what, t->host, t->port,
-                     uv_strerror(status), (unsigned long long)(t->backoff_ms / 1000));
+    t->backoff_ms = (uint64_t)(ms_retry_delay(ms_forwarder_retry(t->f), ++t->attempt) * 1000);
+    ms_forwarder_log(t->f, MS_LOG_WARN, "%s %s:%s: %s (retry in %.1fs)", what, t->host, t->port,
+                     uv_strerror(status), (double)t->backoff_ms / 1000);
+    ms_forwarder_count_retry(t->f);
     ms_forwarder_release(t->f);
-    t->connected = t->connecting = 0;
+    t->connected = t->connecting = t->acking = 0;
+    uv_timer_stop(&t->ackw);
     if (t->sock_open && !t->closing_sock) {
         t->closing_sock = 1;
         uv_close((uv_handle_t *)&t->sock, handle_closed);
     }
     if (!t->stopping) uv_timer_start(&t->retry, retry_cb, t->backoff_ms, 0);
-    t->backoff_ms = t->backoff_ms * 2 > 30000 ? 30000 : t->backoff_ms * 2;
+    ms_forwarder_endpoint_failed(t->f); /* failover: the queue may move on */
 }
 
 static void write_cb(uv_write_t *req, int status)
@@ -86,13 +106,56 @@ static void write_cb(uv_write_t *req, int status)
             ms_forwarder_release(t->f);
         return;
     }
+    t->acking = 1;
+    t->ack_since = uv_now(ms_forwarder_loop(t->f));
+    ack_check(t);
+}
+
+/* The head is written: sent once the peer acknowledged every byte of it;
+ * until then look again every 5 ms (for up to 30 s, then reconnect). */
+static void ack_check(tcp_state *t)
+{
+    if (!t->acking || !t->connected) return;
+    int unacked = 0;
+#ifdef SIOCOUTQ
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&t->sock, &fd) == 0 && ioctl(fd, SIOCOUTQ, &unacked) < 0)
+        unacked = 0;
+#endif
+    if (unacked > 0) {
+        if (uv_now(ms_forwarder_loop(t->f)) - t->ack_since > 30000)
+            fail(t, "no acknowledgement from", UV_ETIMEDOUT);
+        else
+            uv_timer_start(&t->ackw, ack_tick, 5, 0);
+        return;
+    }
+    t->acking = 0;
     ms_forwarder_pop(t->f, 1);
     try_write(t);
 }
 
+static void ack_tick(uv_timer_t *timer)
+{
+    ack_check(timer->data);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    tcp_state *t = h->data;
+    *buf = uv_buf_init(t->rbuf, sizeof t->rbuf);
+}
+
+/* The peer sends nothing we use; EOF or an error means it went away. */
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    tcp_state *t = s->data;
+    if (n < 0 && t->connected)
+        fail(t, "connection closed by", n == UV_EOF ? UV_ECONNRESET : (int)n);
+}
+
 static void try_write(tcp_state *t)
 {
-    if (!t->connected || t->writing) return;
+    if (!t->connected || t->writing || t->acking) return;
     ms_chunk *c = ms_forwarder_head(t->f);
     if (!c) return;
     uv_buf_t buf = uv_buf_init(c->data, (unsigned)c->len);
@@ -114,7 +177,8 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     }
     t->connected = 1;
-    t->backoff_ms = 1000;
+    t->attempt = 0;
+    uv_read_start((uv_stream_t *)&t->sock, alloc_cb, read_cb);
     ms_forwarder_log(t->f, MS_LOG_INFO, "connected to %s:%s", t->host, t->port);
     try_write(t);
 }
@@ -179,8 +243,9 @@ static int tcp_start(ms_forwarder *f, ms_error *err)
     snprintf(t->port, sizeof t->port, "%d", port);
     t->backoff_ms = 1000;
     uv_timer_init(ms_forwarder_loop(f), &t->retry);
-    t->retry.data = t;
-    t->handles = 1;
+    uv_timer_init(ms_forwarder_loop(f), &t->ackw);
+    t->retry.data = t->ackw.data = t;
+    t->handles = 2;
     ms_forwarder_set_data(f, t);
     return MS_OK;
 }
@@ -200,6 +265,7 @@ static void tcp_stop(ms_forwarder *f)
     tcp_state *t = ms_forwarder_data(f);
     t->stopping = 1;
     uv_close((uv_handle_t *)&t->retry, handle_closed);
+    uv_close((uv_handle_t *)&t->ackw, handle_closed);
     if (t->sock_open && !t->closing_sock) {
         t->closing_sock = 1;
         uv_close((uv_handle_t *)&t->sock, handle_closed);

@@ -19,7 +19,8 @@ set -eu
 
 # What building and running moonstat needs.
 # lua-cjson: ms.json in checks, loaded at run time from /usr/lib/<arch>/lua/5.1.
-BUILD_PKGS="gcc make pkg-config libluajit-5.1-dev luajit libuv1-dev libcurl4-openssl-dev libyaml-dev libssl-dev lua-cjson"
+# zlib1g-dev, libsnappy-dev: gzip and snappy HTTP bodies (src/compress.c; libsnappy is dlopen()ed).
+BUILD_PKGS="gcc make pkg-config libluajit-5.1-dev luajit libuv1-dev libcurl4-openssl-dev libyaml-dev libssl-dev lua-cjson librdkafka-dev zlib1g-dev libsnappy-dev"
 # The real peers the integration tests and the benchmark run, and test tools.
 # collectd-core ships the lua plugin (/usr/lib/collectd/lua.so) used by bench/,
 # but only recommends the Lua 5.3 library that plugin links: liblua5.3-0.
@@ -30,7 +31,8 @@ BUILD_PKGS="gcc make pkg-config libluajit-5.1-dev luajit libuv1-dev libcurl4-ope
 # certificates (tests/integration/test_net.sh).
 # nodejs (with npm) runs the npm packages of tests/node (see npm_deps below).
 # influxdb: the InfluxDB 1.x server of tests/integration/test_influxdb.sh.
-TEST_PKGS="graphite-carbon python3-whisper prometheus collectd-core liblua5.3-0 curl procps clang clang-format libclang-rt-14-dev nodejs monitoring-plugins-basic nginx-light redis-server openssl influxdb"
+# wrk: the HTTP client bench/bench_http_checks.sh compares the HTTP checks with.
+TEST_PKGS="graphite-carbon python3-whisper prometheus collectd-core liblua5.3-0 curl procps clang clang-format libclang-rt-14-dev nodejs monitoring-plugins-basic nginx-light redis-server openssl influxdb wrk"
 
 case "${1:-all}" in
 build) want=$BUILD_PKGS ;;

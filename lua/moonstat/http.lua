@@ -8,7 +8,11 @@
 --   timeout          whole request              (default 10s)
 --   ca_file          CA bundle for https        (default the system's)
 --   insecure         skip TLS verification      (default false)
+--   cert, key        TLS client certificate and key, PEM files (default none)
+--   key_password     passphrase of an encrypted key (default none)
 --   headers          extra HTTP headers, a map
+--   compress         "gzip" or "snappy": compress each body and say so in
+--                    Content-Encoding (default "": none)
 -- An encoder's own entry for one of these keys wins.
 local M = {}
 
@@ -18,7 +22,12 @@ local common = {
   timeout = { type = "duration", default = "10s", help = "request timeout" },
   ca_file = { type = "string", default = "", help = "CA bundle for https" },
   insecure = { type = "bool", default = false, help = "skip TLS verification" },
+  cert = { type = "string", default = "", help = "TLS client certificate (PEM file)" },
+  key = { type = "string", default = "", help = "private key of cert (PEM file)" },
+  key_password = { type = "string", default = "", help = "passphrase of an encrypted key" },
   headers = { type = "map", help = "extra HTTP headers" },
+  compress = { type = "string", default = "", choices = { "", "gzip", "snappy" },
+               help = "compress bodies: gzip or snappy (empty: none)" },
 }
 
 -- The encoder's option specs plus the common HTTP ones (a new table).

@@ -270,7 +270,7 @@ end
 
 local MODES = { path = true, tagged = true, none = true }
 
-local function graphite_run(batch, out, lines, first, n)
+local function graphite_run(batch, out, lines, first, n, skip)
   local s = batch.s
   local last_ts, ts_text = -huge, "" -- numbers from the start: stable types for the JIT
   for i = first, n - 1 do
@@ -278,7 +278,7 @@ local function graphite_run(batch, out, lines, first, n)
     local v = smp.value
     if smp.kind ~= EVENT and v == v and v ~= huge and v ~= -huge then
       local path = lines[smp.series]
-      if path == nil then return i end
+      if path == nil then return i, skip end
       if path then
         local ts = floor(smp.ts)
         if ts ~= last_ts then last_ts, ts_text = ts, fmt("%d", ts) end
@@ -286,9 +286,11 @@ local function graphite_run(batch, out, lines, first, n)
         put_number(out, v)
         out:put(" ", ts_text, "\n")
       end
+    else
+      skip = skip + 1
     end
   end
-  return n
+  return n, skip
 end
 
 local function graphite_cold(batch, lines, i, mode, prefix)
@@ -299,6 +301,7 @@ end
 
 -- Graphite plaintext for a batch. Events are skipped, health samples write
 -- their value, NaN and infinities are skipped (carbon drops them anyway).
+-- Returns how many samples it skipped.
 function M.encode_graphite(batch, out, opts, mode, prefix, who)
   if not MODES[mode] then
     error(("%s forwarder: unknown tag_mode '%s' (path | tagged | none)"):format(
@@ -307,32 +310,33 @@ function M.encode_graphite(batch, out, opts, mode, prefix, who)
   local c = cache_for(opts, "graphite", mode, prefix)
   local lines, gprefix = c.lines, c.gprefix
   local n = batch.n
-  local i = graphite_run(batch, out, lines, 0, n)
+  local i, skip = graphite_run(batch, out, lines, 0, n, 0)
   while i < n do
     graphite_cold(batch, lines, i, mode, gprefix)
-    i = graphite_run(batch, out, lines, i, n)
+    i, skip = graphite_run(batch, out, lines, i, n, skip)
   end
+  return skip
 end
 
-local function influx_run(batch, out, lines, first, n)
+local function influx_run(batch, out, lines, first, n, skip)
   local s, arena = batch.s, batch.text
   local last_ts, ts_text = -huge, "" -- numbers from the start: stable types for the JIT
   for i = first, n - 1 do
     local smp = s[i]
     local pre = lines[smp.series]
-    if pre == nil then return i end
+    if pre == nil then return i, skip end
     local kind, v = smp.kind, smp.value
     if pre and (kind == EVENT or (v == v and v ~= huge and v ~= -huge)) then
       local ts = smp.ts
       if ts ~= last_ts then last_ts, ts_text = ts, ns(ts) end
       if kind == EVENT then
         local t = texts[sample_text(arena, smp.msg)]
-        if t == nil then return i end
+        if t == nil then return i, skip end
         out:put(pre, 'text="', t, '" ', ts_text, "\n")
       elseif kind == HEALTH then
         local m = texts[sample_text(arena, smp.msg)]
         local l = texts[sample_text(arena, smp.level)]
-        if m == nil or l == nil then return i end
+        if m == nil or l == nil then return i, skip end
         out:put(pre, "value=", number(v), ',message="', m, '",level="', l, '" ', ts_text, "\n")
       elseif kind == COUNTER and v == floor(v) and v > -9.2e18 and v < 9.2e18 then
         out:put(pre, "value=")
@@ -343,9 +347,11 @@ local function influx_run(batch, out, lines, first, n)
         put_number(out, v)
         out:put(" ", ts_text, "\n")
       end
+    else
+      skip = skip + 1
     end
   end
-  return n
+  return n, skip
 end
 
 local function influx_cold(batch, lines, i)
@@ -362,24 +368,25 @@ end
 -- InfluxDB line protocol for a batch: field value=<float> (counters with an
 -- integral value as value=<n>i), health samples add message="" and level="",
 -- events write text="" only. NaN and infinities are skipped (line protocol
--- has no such float).
+-- has no such float). Returns how many samples it skipped.
 function M.encode_influx(batch, out, opts)
   local lines = cache_for(opts, "influx").lines
   local n = batch.n
-  local i = influx_run(batch, out, lines, 0, n)
+  local i, skip = influx_run(batch, out, lines, 0, n, 0)
   while i < n do
     influx_cold(batch, lines, i)
-    i = influx_run(batch, out, lines, i, n)
+    i, skip = influx_run(batch, out, lines, i, n, skip)
   end
+  return skip
 end
 
 -- The `format` option of the file and stdout forwarders.
 function M.encode_format(batch, out, opts, who)
   local f = opts.format
   if f == "influx" then
-    M.encode_influx(batch, out, opts)
+    return M.encode_influx(batch, out, opts)
   elseif f == "graphite" then
-    M.encode_graphite(batch, out, opts, "tagged", "", who)
+    return M.encode_graphite(batch, out, opts, "tagged", "", who)
   else
     error(("%s forwarder: unknown format '%s' (influx | graphite)"):format(
       who or "file", tostring(f)), 0)

@@ -112,13 +112,16 @@ function T.encoder(file, opts)
   return mod, o
 end
 
+-- (also returns the batch, and the parts list {offset, endpoint, nsamples,
+-- ...} when the encoder started parts, see include/ms_forwarder.h)
 function T.encode(file, opts, samples)
   local mod, o = T.encoder(file, opts)
   local out = buffer.new()
+  local parts = fw.parts(out)
   local b = T.batch(samples) -- keep the batch referenced while it is encoded
-  mod.encode(b, out, o)
+  mod.encode(b, out, o, parts)
   local s = out:tostring()
-  return s, b
+  return s, b, parts.list
 end
 
 local function host()
@@ -241,8 +244,9 @@ function T.encoder_compiles(file, opts, batch, what, min_bytes)
   local jit = require "jit"
   local mod, o = T.encoder(file, opts)
   local out = buffer.new()
+  local parts = fw.parts(out) -- one for all encodes, reset each time, as in the wrapper
   jit.off()
-  mod.encode(batch, out, o)
+  mod.encode(batch, out, o, parts)
   jit.on()
   -- finalizers (batches of earlier tests) running while a trace is recorded
   -- abort it: run them now
@@ -250,7 +254,8 @@ function T.encoder_compiles(file, opts, batch, what, min_bytes)
   local aborts = T.trace_aborts(function()
     for _ = 1, 300 do
       out:reset()
-      mod.encode(batch, out, o)
+      parts:reset()
+      mod.encode(batch, out, o, parts)
     end
   end)
   T.eq(#aborts, 0, what .. ": no trace aborts " .. table.concat(aborts, "; "))

@@ -496,17 +496,19 @@ redis_start() {
 # carbon_start: start a private carbon-cache on 127.0.0.1 with its data, logs
 # and pid file in $MS_TMP/carbon. Every metric is kept at 1 s resolution for
 # an hour. Exports CARBON_PORT (plaintext line receiver), CARBON_PICKLE_PORT,
-# CARBON_WHISPER_DIR, CARBON_PID; waits until the line port accepts. A
-# CARBON_PORT or CARBON_PICKLE_PORT set beforehand is used (so moonstat can
-# be pointed at carbon before carbon runs).
+# CARBON_UDP_PORT (UDP line receiver), CARBON_WHISPER_DIR, CARBON_PID; waits
+# until the line port accepts. A CARBON_PORT, CARBON_PICKLE_PORT or
+# CARBON_UDP_PORT set beforehand is used (so moonstat can be pointed at
+# carbon before carbon runs).
 carbon_start() {
     _ms_cdir=$MS_TMP/carbon
     mkdir -p "$_ms_cdir/conf" "$_ms_cdir/storage/whisper" "$_ms_cdir/log" "$_ms_cdir/run"
     CARBON_PORT=${CARBON_PORT:-$(free_port tcp)}
     CARBON_PICKLE_PORT=${CARBON_PICKLE_PORT:-$(free_port tcp)}
+    CARBON_UDP_PORT=${CARBON_UDP_PORT:-$(free_port udp)}
     _ms_cquery=$(free_port tcp)
     CARBON_WHISPER_DIR=$_ms_cdir/storage/whisper
-    export CARBON_PORT CARBON_PICKLE_PORT CARBON_WHISPER_DIR
+    export CARBON_PORT CARBON_PICKLE_PORT CARBON_UDP_PORT CARBON_WHISPER_DIR
     # USER empty: run as whoever runs the test (the packaged default is
     # _graphite). Tags: carbon still stores "name;k=v" series under _tagged/,
     # but must not post them to a graphite-web tag database.
@@ -526,7 +528,9 @@ MAX_CREATES_PER_MINUTE = inf
 MIN_TIMESTAMP_RESOLUTION = 1
 LINE_RECEIVER_INTERFACE = 127.0.0.1
 LINE_RECEIVER_PORT = $CARBON_PORT
-ENABLE_UDP_LISTENER = False
+ENABLE_UDP_LISTENER = True
+UDP_RECEIVER_INTERFACE = 127.0.0.1
+UDP_RECEIVER_PORT = $CARBON_UDP_PORT
 PICKLE_RECEIVER_INTERFACE = 127.0.0.1
 PICKLE_RECEIVER_PORT = $CARBON_PICKLE_PORT
 CACHE_QUERY_INTERFACE = 127.0.0.1
@@ -647,7 +651,8 @@ carbon_wait() {
 # scrapes TARGET every second as job "$PROM_JOB" (default "moonstat"), TSDB
 # in $MS_TMP/prometheus. Uses PROM_PORT when already set (so a test can
 # point prometheus at itself), else a free port. Exports PROM_PORT, PROM_PID
-# and waits until the HTTP API answers.
+# and waits until the HTTP API answers. Further ARGS are passed to prometheus
+# (e.g. --web.enable-remote-write-receiver).
 prom_start() {
     _ms_pdir=$MS_TMP/prometheus
     mkdir -p "$_ms_pdir/data"
@@ -665,7 +670,8 @@ scrape_configs:
     static_configs:
       - targets: ['$1']
 EOF
-    ms_bg "$_ms_pdir/prometheus.log" /usr/bin/prometheus \
+    shift
+    ms_bg "$_ms_pdir/prometheus.log" /usr/bin/prometheus "$@" \
         --config.file="$_ms_pdir/prometheus.yml" \
         --storage.tsdb.path="$_ms_pdir/data" \
         --storage.tsdb.retention.time=1d \

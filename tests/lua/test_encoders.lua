@@ -128,7 +128,8 @@ T.ok(not ok, "graphite: unknown tag_mode fails")
 T.eq(err, "graphite forwarder: unknown tag_mode 'labels' (path | tagged | none)", "its message")
 
 local g = dofile(G)
-T.eq(g.transport, "tcp", "graphite: tcp transport")
+T.eq(g.transport({ protocol = g.options.protocol.default }), "tcp", "graphite: tcp transport by default")
+T.eq(g.transport({ protocol = "udp" }), "udp", "graphite: protocol udp picks the udp transport")
 T.eq(g.options.address.default, "127.0.0.1:2003", "graphite: default address")
 
 ---------------------------------------------------------------- file: influx
