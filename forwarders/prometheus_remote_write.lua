@@ -154,8 +154,9 @@ end
 
 ---------------------------------------------------------------- hot: samples
 
-local int_arr, dbl_arr = ffi.typeof("int32_t[?]"), ffi.typeof("double[?]")
-local dbl_ptr = ffi.typeof("double *")
+local int_arr, dbl_arr, u8_arr = ffi.typeof("int32_t[?]"), ffi.typeof("double[?]"), ffi.typeof("uint8_t[?]")
+local dbl_ptr, u32_ptr = ffi.typeof("double *"), ffi.typeof("uint32_t *")
+local band, bor, bnot, arshift = bit.band, bit.bor, bit.bnot, bit.arshift
 local tsb = ffi.new("uint8_t[8]")
 
 -- Bytes of the varint of a non-negative integer below 2^53 (no loops:
@@ -192,11 +193,18 @@ local function put_varint(p, o, v)
   return o + 8
 end
 
--- Per encoder instance: label cache by series id, grouping scratch.
-local labels = {}     -- series id -> label bytes (or false)
-local glb = {}        -- group number -> its label bytes
-local cap = 0         -- samples the per-sample/per-group arrays hold
-local first, last, nxt, gsize
+-- Per encoder instance: the label bytes of each series, built once and
+-- kept back to back in one array (lbuf; lboff/lblen by series id, lblen 0:
+-- not built yet, -1: unknown series; lboff is a double as lbuf may pass
+-- 2 GiB with millions of series), and grouping scratch.
+local lbuf, lbcap, lbused = nil, 0, 0
+local lboff, lblen
+local cap = 0         -- samples the arrays below hold
+local sg              -- by sample: its group number, 0 when skipped
+-- By group: its series id; the bytes of its samples, then of its whole
+-- TimeSeries (-1: unknown series); the write cursor of pass 2. (int32: a
+-- body stays below 2 GiB, string.buffer's limit.)
+local gid, gsize, pos
 -- By series id (ids are dense, 1 .. ms_series_count()): the batch number
 -- that last grouped the series, and its group number in that batch.
 local idcap, epoch = 0, 0
@@ -204,19 +212,44 @@ local gstamp, gnum
 
 local function grow(n)
   cap = n < 1024 and 1024 or n
-  first, last, nxt = int_arr(cap + 1), int_arr(cap + 1), int_arr(cap)
-  gsize = dbl_arr(cap + 1)
+  sg = int_arr(cap)
+  gid, gsize, pos = int_arr(cap + 1), int_arr(cap + 1), int_arr(cap + 1)
 end
 
+-- Room for series ids up to id in the arrays indexed by id.
 local function grow_ids(id)
   local c = idcap > 0 and idcap or 1024
   while c <= id do c = c * 2 end
-  local st, gn = int_arr(c), int_arr(c)
+  local st, gn, lo, ll = int_arr(c), int_arr(c), dbl_arr(c), int_arr(c)
   if idcap > 0 then
     copy(st, gstamp, idcap * 4)
     copy(gn, gnum, idcap * 4)
+    copy(lo, lboff, idcap * 8)
+    copy(ll, lblen, idcap * 4)
   end
-  gstamp, gnum, idcap = st, gn, c
+  gstamp, gnum, lboff, lblen, idcap = st, gn, lo, ll, c
+end
+
+-- Build and keep the label bytes of series id (its first batch); returns
+-- their length, or -1 for an unknown series.
+local function build_labels(id)
+  local lb = series_labels(id)
+  if not lb then
+    lblen[id] = -1
+    return -1
+  end
+  local nl = #lb
+  if lbused + nl > lbcap then
+    local c = lbcap > 0 and lbcap * 2 or 65536
+    while c < lbused + nl do c = c * 2 end
+    local nb = u8_arr(c)
+    if lbused > 0 then copy(nb, lbuf, lbused) end
+    lbuf, lbcap = nb, c
+  end
+  copy(lbuf + lbused, lb, nl)
+  lboff[id], lblen[id] = lbused, nl
+  lbused = lbused + nl
+  return nl
 end
 
 local function encode(batch, out)
@@ -230,16 +263,22 @@ local function encode(batch, out)
     ffi.fill(gstamp, idcap * 4)
     epoch = 1
   end
-  local first, last, nxt, gsize = first, last, nxt, gsize
+  local sg, gid, gsize, pos = sg, gid, gsize, pos
   local ng = 0
-  -- pass 1: group the samples by series (a linked list per group through
-  -- nxt, in order; gstamp/gnum find a series' group without clearing a
-  -- table per batch) and add up each TimeSeries' size
+  -- pass 1: the group (TimeSeries) of each sample, numbered in order of
+  -- first appearance, and the bytes of each group's samples. gstamp/gnum
+  -- find a series' group without clearing a table per batch. A series'
+  -- first sample opens a new group without a branch: mask is -1 when the
+  -- series' stamp is not this batch's (d ~= 0: the sign bit of d | -d),
+  -- else 0, and selects between the new group number and the series' one.
+  -- (A branch here became a side exit taken once per series per batch,
+  -- which tripled the time of this loop; 0 - d, not -d: -0 is not an
+  -- integer to the JIT, so -d would add a guard.)
   local last_ts, ms, ml = -1, -1, 0
   for i = 0, n - 1 do
     local smp = s[i]
-    local k = smp.kind
-    if k < HEALTH then -- gauges, counters, rates (health, events, and any later kind: skipped)
+    local g = 0
+    if smp.kind < HEALTH then -- gauges, counters, rates (health, events, and any later kind: skipped)
       local ts = smp.ts
       if ts ~= last_ts then
         last_ts, ms = ts, floor(ts * 1000 + 0.5)
@@ -248,70 +287,83 @@ local function encode(batch, out)
       if ms >= 0 then
         local id = smp.series
         if id >= idcap then grow_ids(id) end
-        local g = 0
-        if gstamp[id] == epoch then
-          g = gnum[id]
-          nxt[last[g]] = i
-        else
-          local lb = labels[id]
-          if lb == nil then
-            lb = series_labels(id)
-            labels[id] = lb
-          end
-          if lb then
-            ng = ng + 1
-            g = ng
-            gstamp[id] = epoch
-            gnum[id] = g
-            glb[g] = lb
-            first[g] = i
-            gsize[g] = #lb
-          end -- else: an unknown series, skipped (g stays 0)
-        end
-        if g > 0 then
-          last[g] = i
-          -- Sample field: tag, length (< 128), 0x09 + 8 bytes, 0x10 + varint
-          gsize[g] = gsize[g] + 12 + ml
-        end
+        local d = gstamp[id] - epoch
+        local mask = arshift(bor(d, 0 - d), 31)
+        ng = ng - mask
+        g = bor(band(mask, ng), band(bnot(mask), gnum[id]))
+        gstamp[id] = epoch
+        gnum[id] = g
+        gid[g] = id
+        -- Sample field: tag, length (< 128), 0x09 + 8 bytes, 0x10 + varint
+        gsize[g] = band(bnot(mask), gsize[g]) + 12 + ml
       end
     end
+    sg[i] = g
   end
-  -- pass 2: one TimeSeries field per group. A sample's bytes are
-  -- 0x12 <len> 0x09 <8 bytes of the double> 0x10 <varint of the ms>; the
-  -- varint is made once per distinct timestamp (tsb, padded to 8 bytes so
-  -- it is copied with one 8-byte move: 8 bytes of slack are reserved).
-  local total = 0
+  -- each TimeSeries' size (its labels are built on the series' first
+  -- batch) and where its samples start (after its tag, length and labels)
+  local total, unknown = 0, false
   for g = 1, ng do
-    nxt[last[g]] = -1 -- end of the group's list
-    local size = gsize[g]
-    total = total + 1 + varint_len(size) + size
+    local id = gid[g]
+    local nl = lblen[id]
+    if nl == 0 then nl = build_labels(id) end
+    if nl > 0 then
+      local size = gsize[g] + nl
+      gsize[g] = size
+      pos[g] = total + 1 + varint_len(size) + nl
+      total = total + 1 + varint_len(size) + size
+    else
+      gsize[g] = -1
+      unknown = true
+    end
+  end
+  if unknown then -- samples of unknown series: skipped
+    for i = 0, n - 1 do
+      if sg[i] > 0 and gsize[sg[i]] < 0 then sg[i] = 0 end
+    end
   end
   if total == 0 then return end
   local p = out:reserve(total + 8)
-  local o, cur_ts, tl = 0, -1, 0
-  for g = 1, ng do
-    local lb = glb[g]
-    p[o] = 0x0a
-    o = put_varint(p, o + 1, gsize[g])
-    local nl = #lb
-    copy(p + o, lb, nl)
-    o = o + nl
-    local i = first[g]
-    while i >= 0 do
+  -- pass 2: the samples, in batch order (no lists to chase, and the
+  -- timestamp changes seldom), each at its TimeSeries' cursor. A sample's
+  -- bytes are 0x12 <len> 0x09 <8 bytes of the double> 0x10 <varint of the
+  -- ms>: the first three with one 4-byte store (its 4th byte is then
+  -- overwritten by the double), the varint (made once per distinct
+  -- timestamp in tsb, padded to 8 bytes) with one 8-byte move. That move
+  -- may write up to 7 bytes past the sample: into the TimeSeries' next
+  -- sample (written after it), into the next TimeSeries' tag, length and
+  -- labels (at least 17 bytes: __name__ is always there; written in pass
+  -- 3), or into the 8 bytes of slack reserved at the end.
+  local cur_ts, tl, hdr = -1, 0, 0
+  for i = 0, n - 1 do
+    local g = sg[i]
+    if g > 0 then
       local smp = s[i]
       local ts = smp.ts
       if ts ~= cur_ts then
         cur_ts = ts
         tl = put_varint(tsb, 0, floor(ts * 1000 + 0.5))
+        hdr = 0x090012 + (10 + tl) * 256
       end
-      p[o] = 0x12
-      p[o + 1] = 10 + tl
-      p[o + 2] = 0x09
-      cast(dbl_ptr, p + o + 3)[0] = smp.value
-      p[o + 11] = 0x10
-      copy(p + o + 12, tsb, 8)
-      o = o + 12 + tl
-      i = nxt[i]
+      local o = pos[g]
+      local q = p + o
+      cast(u32_ptr, q)[0] = hdr
+      cast(dbl_ptr, q + 3)[0] = smp.value
+      q[11] = 0x10
+      copy(q + 12, tsb, 8)
+      pos[g] = o + 12 + tl
+    end
+  end
+  -- pass 3: each TimeSeries' tag, length and labels, before its samples
+  local o = 0
+  for g = 1, ng do
+    local size = gsize[g]
+    if size > 0 then
+      local id = gid[g]
+      p[o] = 0x0a
+      o = put_varint(p, o + 1, size)
+      copy(p + o, lbuf + lboff[id], lblen[id])
+      o = o + size
     end
   end
   out:commit(total)
