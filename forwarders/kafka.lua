@@ -20,7 +20,7 @@
 --     kafka: { type: kafka, brokers: "k1:9092,k2:9092", topic: metrics, format: json }
 --
 -- Options: see docs/forwarders/kafka.md (brokers, topic, format, client_id,
--- acks, idempotence, compression, linger, batch_size, batch_messages,
+-- acks, idempotence, compression, linger, producer_batch_size, batch_messages,
 -- message_timeout, max_retries, apikey, tenant_id, apikey_as, properties).
 --
 -- Wire between this encoder and the C transport (src/transport_kafka.c): a
@@ -248,7 +248,8 @@ return {
                     choices = { "none", "gzip", "snappy", "lz4", "zstd" },
                     help = "compression of message batches" },
     linger = { type = "duration", default = "5ms", help = "how long the producer waits to fill a batch" },
-    batch_size = { type = "size", default = "1000000", help = "largest batch in bytes" },
+    producer_batch_size = { type = "size", default = "1000000",
+                            help = "largest producer batch in bytes (librdkafka batch.size)" },
     batch_messages = { type = "integer", default = 10000, help = "most messages in a batch" },
     message_timeout = { type = "duration", default = "60s",
                         help = "time a message may take to be delivered, retries included" },

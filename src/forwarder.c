@@ -372,6 +372,25 @@ static int read_batching(ms_forwarder *f, const ms_config *cfg, ms_error *err)
     return MS_OK;
 }
 
+/* A pull forwarder (scrape) keeps the latest value of each series and has
+ * no queue: the keys that shape a queue are errors there, not silently
+ * ignored. */
+static int no_push_keys(ms_forwarder *f, const ms_config *cfg, const ms_node *section,
+                        ms_error *err)
+{
+    static const char *const keys[] = {"buffer_size", "buffer_samples", "spool",         "retry",
+                                       "batch_size",  "batch_bytes",    "batch_interval"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const ms_node *n = ms_node_get(section, keys[i]);
+        if (n)
+            return ms_error_set(err, MS_EINVAL,
+                                "%s:%d:%d: forwarders.%s.%s: a %s forwarder is scraped: it has no "
+                                "queue to buffer, spool, retry or batch",
+                                cfg->path, n->key_line, n->key_col, f->name, keys[i], f->type);
+    }
+    return MS_OK;
+}
+
 int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const char *name,
                      const ms_node *section, ms_forwarder **out, ms_error *err)
 {
@@ -466,6 +485,7 @@ int ms_forwarder_new(uv_loop_t *loop, lua_State *L, const ms_config *cfg, const 
                            &f->procs, err)) != MS_OK)
         goto fail;
     if ((rc = ms_route_new(loop, L, cfg, f, section, f->tp, &f->route, err)) != MS_OK) goto fail;
+    if (f->tp->pull && (rc = no_push_keys(f, cfg, section, err)) != MS_OK) goto fail;
     if (!ms_route_has_endpoints(f->route) && !f->tp->pull && /* the endpoints spool, each */
         (rc = ms_fspool_new(loop, cfg, name, ms_node_get(section, "spool"), spool_wake, f,
                             &f->spool, err)) != MS_OK)

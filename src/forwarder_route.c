@@ -280,6 +280,12 @@ static int check_endpoints(ms_route *r, const ms_config *cfg, const ms_node *sec
                             "%s:%d:%d: forwarders.%s.endpoints: the %s transport serves what is "
                             "scraped; endpoints are for forwarders that send",
                             cfg->path, eps->key_line, eps->key_col, name, tp->name);
+    if (strcmp(tp->name, "tcp") && strcmp(tp->name, "udp") && strcmp(tp->name, "http"))
+        return ms_error_set(err, MS_EINVAL,
+                            "%s:%d:%d: forwarders.%s.endpoints: the %s transport has no "
+                            "endpoints (they are for tcp, udp and http forwarders)%s",
+                            cfg->path, eps->key_line, eps->key_col, name, tp->name,
+                            strcmp(tp->name, "kafka") ? "" : "; kafka takes its `brokers` list");
     if (eps->type != MS_NODE_SEQ || eps->n == 0 || eps->n > MAX_ENDPOINTS)
         return ms_error_set(err, MS_EINVAL,
                             "%s:%d:%d: forwarders.%s.endpoints: expected a list of 1 to %d %s",

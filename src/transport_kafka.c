@@ -35,7 +35,7 @@
  *
  * Options (ms_forwarder_opt_str; forwarders/kafka.lua declares them):
  *   brokers, topic, client_id, acks, idempotence, compression, linger,
- *   batch_size, batch_messages, message_timeout, max_retries,
+ *   producer_batch_size, batch_messages, message_timeout, max_retries,
  *   apikey + tenant_id + apikey_as (pystatsd's credentials; "sasl" or
  *   "both" maps them onto SASL PLAIN: username tenant_id, password apikey),
  *   properties (a map of librdkafka configuration keys, applied last).
@@ -400,7 +400,7 @@ static int build_conf(kafka_state *k, rd_kafka_conf_t *conf, ms_error *err)
         {"compression.codec", opt(f, "compression", "none")},
         {"linger.ms", opt_ms(f, "linger", 0.005, b1, sizeof b1)},
         {"message.timeout.ms", opt_ms(f, "message_timeout", 60, b2, sizeof b2)},
-        {"batch.size", opt(f, "batch_size", "1000000")},
+        {"batch.size", opt(f, "producer_batch_size", "1000000")},
         {"batch.num.messages", opt(f, "batch_messages", "10000")},
         {"log.queue", "true"},
         {"socket.keepalive.enable", "true"},

@@ -30,6 +30,7 @@ printf '%s\nforwarders:\n  g: { type: graphite, adress: "127.0.0.1:2003" }\n' "$
 printf '%s\nforwarders:\n  g: { type: graphite, address: "nowhere" }\n' "$paths" | case_bad fwd_address 'fwd_address\.yaml:3:33: forwarders\.g\.address: expected an address'
 printf '%s\nforwarders:\n  g: { type: graphite, tag_mode: labels }\n' "$paths" | case_bad fwd_choice "fwd_choice\.yaml:3:34: forwarders\.g\.tag_mode: 'labels' is not one of: path, tagged, none"
 printf '%s\nforwarders:\n  p: { type: prometheus, expire: -1 }\n' "$paths" | case_bad fwd_duration "fwd_duration\.yaml:3:34: forwarders\.p\.expire: expected a duration, got '-1'"
+printf '%s\nforwarders:\n  p: { type: prometheus, batch_size: 10 }\n' "$paths" | case_bad fwd_pull_batch "fwd_pull_batch\.yaml:3:26: forwarders\.p\.batch_size: a prometheus forwarder is scraped: it has no queue"
 printf '%s\nforwarders:\n  g: { type: nosuch }\n' "$paths" | case_bad fwd_type 'no encoder nosuch\.lua'
 printf '%s\nforwarders:\n  g: { type: file, buffer_size: lots }\n' "$paths" | case_bad fwd_buffer 'forwarders\.g\.buffer_size'
 printf '%s\nchecks:\n  mine: { treshold: 3 }\n' "$paths" | case_bad check_key "check_key\.yaml:3:11: checks\.mine: unknown key 'treshold'"

@@ -131,6 +131,12 @@ bad "balance without endpoints" \
 bad "failback is for failover" \
     'forwarders\.x\.failback: only for balance: failover' \
     'x: { type: graphite, endpoints: ["127.0.0.1:1"], balance: hash, failback: 1s }'
+bad "endpoints on a kafka forwarder: refused, pointing at brokers" \
+    'forwarders\.x\.endpoints: the kafka transport has no endpoints .*kafka takes its .brokers. list' \
+    'x: { type: kafka, endpoints: ["127.0.0.1:1"] }'
+bad "endpoints on a file forwarder: refused" \
+    'bad\.yaml:3:[0-9]+: forwarders\.x\.endpoints: the file transport has no endpoints' \
+    'x: { type: file, endpoints: ["127.0.0.1:1"] }'
 bad "endpoints on a scrape forwarder" \
     'forwarders\.x\.endpoints: the scrape transport serves' \
     'x: { type: prometheus, endpoints: ["127.0.0.1:1"] }'
