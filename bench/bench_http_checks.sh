@@ -5,7 +5,9 @@
 # A private nginx (Debian's nginx-light, one process) on 127.0.0.1 answers
 # GET /ping with a 5-byte body. moonstat runs BENCH_HTTP_CHECKS (200) checks,
 # each doing one ms.http.get of /ping every second (checks spread over the
-# second by check_jitter), samples to a file forwarder. After BENCH_WARMUP
+# second by check_jitter, BENCH_JITTER, 1s), samples to a file forwarder.
+# BENCH_JITTER=0 is the worst case for the loop: every check is due in the
+# same scheduling tick, each second. After BENCH_WARMUP
 # (5) s, over BENCH_SECONDS (30) s:
 #   - requests nginx served (its stub_status counter, the two reads of it
 #     not counted) and moonstat's CPU (utime+stime of /proc/PID/stat): CPU
@@ -24,7 +26,7 @@
 #
 # Prints a table and writes it to bench/out/results-http_checks.txt; logs,
 # configs and checks stay in bench/out/http_checks/. About a minute. Knobs:
-# BENCH_SECONDS, BENCH_WARMUP, BENCH_HTTP_CHECKS, BENCH_WRK_SECONDS, MS_BIN,
+# BENCH_SECONDS, BENCH_WARMUP, BENCH_HTTP_CHECKS, BENCH_WRK_SECONDS, BENCH_JITTER, MS_BIN,
 # BENCH_NICE (e.g. -10: run moonstat at that niceness, as root, so that other
 # work on a shared machine preempts its loop less), BENCH_STRICT=1 (exit 1 on
 # a FAIL row).
@@ -37,6 +39,7 @@ SECS=${BENCH_SECONDS:-30}
 WARM=${BENCH_WARMUP:-5}
 NCHECKS=${BENCH_HTTP_CHECKS:-200}
 WRK_SECS=${BENCH_WRK_SECONDS:-10}
+JITTER=${BENCH_JITTER:-1s}
 MS_BIN=${MS_BIN:-$TOP/moonstat}
 nice=${BENCH_NICE:+nice -n $BENCH_NICE}
 . "$TOP/bench/lib.sh"
@@ -101,13 +104,13 @@ EOF
 done
 cat > "$OUT/moonstat.yaml" << EOF
 # bench/bench_http_checks.sh: $NCHECKS checks, one HTTP GET each every second
-agent: { interval: 1s, check_jitter: 1s, stats_interval: 1s }
+agent: { interval: 1s, check_jitter: $JITTER, stats_interval: 1s }
 paths: { checks: ["$OUT/checks"], lua: ["$TOP/lua"], forwarders: ["$TOP/forwarders"] }
 forwarders: { sink: { type: file, path: "$OUT/samples.txt", format: influx } }
 EOF
 
 runq=n/a ms_req=n/a ms_rps=n/a ms_us=n/a ms_cpu=n/a stall_max=n/a stall_med=n/a stall_over=n/a ok_rate=n/a
-echo "bench: moonstat, $NCHECKS HTTP checks @1s against nginx: ${WARM}s warm-up, ${SECS}s measured ..."
+echo "bench: moonstat, $NCHECKS HTTP checks @1s (jitter $JITTER) against nginx: ${WARM}s warm-up, ${SECS}s measured ..."
 # shellcheck disable=SC2086 # $nice is a word list on purpose
 start "$OUT/moonstat.log" $nice "$MS_BIN" -c "$OUT/moonstat.yaml"
 MS_PID=$PID
@@ -214,7 +217,7 @@ min_rps=$((NCHECKS * 9 / 10))
 } > "$TOP/bench/out/results-http_checks.txt"
 
 echo
-echo "moonstat $("$MS_BIN" --version 2> /dev/null | head -n 1)${nice:+ ($nice)}, load average $(cut -d' ' -f1-3 /proc/loadavg), $NCHECKS checks x 1 GET/s for ${SECS}s; wrk $(dpkg-query -W -f='${Version}' wrk 2> /dev/null) -t1 -c$NCHECKS at full speed for ${WRK_SECS}s; $(nproc) cores"
+echo "moonstat $("$MS_BIN" --version 2> /dev/null | head -n 1)${nice:+ ($nice)}, load average $(cut -d' ' -f1-3 /proc/loadavg), $NCHECKS checks x 1 GET/s (jitter $JITTER) for ${SECS}s; wrk $(dpkg-query -W -f='${Version}' wrk 2> /dev/null) -t1 -c$NCHECKS at full speed for ${WRK_SECS}s; $(nproc) cores"
 cat "$TOP/bench/out/results-http_checks.txt"
 [ -n "$notes" ] && printf 'notes:%s\n' "$notes"
 echo "(ratio = moonstat / wrk; results in bench/out/results-http_checks.txt)"

@@ -31,88 +31,9 @@
 
 #include "ms_sample.h"
 #include "ms_series.h"
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} obuf;
+#include "ref.h"
 
 static obuf out;
-
-static void need(obuf *o, size_t n)
-{
-    if (o->len + n <= o->cap) return;
-    size_t cap = o->cap ? o->cap : 1 << 16;
-    while (cap < o->len + n) cap *= 2;
-    o->p = realloc(o->p, cap);
-    if (!o->p) abort();
-    o->cap = cap;
-}
-
-static inline void put(obuf *o, const char *s, size_t n)
-{
-    need(o, n);
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static inline void puts_(obuf *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-/* Decimal digits of a signed 64-bit integer into p; returns the length. */
-static size_t fmt_i64(char *p, long long v)
-{
-    char t[24];
-    size_t n = 0;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        t[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    size_t k = 0;
-    if (v < 0) p[k++] = '-';
-    while (n) p[k++] = t[--n];
-    return k;
-}
-
-/* Fast path of number(): at most 4 decimals, written from integers when
- * m = v * 10^k is an integer below 1e15 with m / 10^k == v and a last digit
- * other than 0 (what "%.15g" would print). Returns 0 when it does not apply. */
-static size_t fmt_fixed(char *p, double v)
-{
-    static const double scale[] = {10, 100, 1000, 10000};
-    for (int k = 0; k < 4; k++) {
-        double m = v * scale[k];
-        if (m != floor(m) || m <= -1e15 || m >= 1e15 || m / scale[k] != v) continue;
-        long long a = (long long)(m < 0 ? -m : m), s = (long long)scale[k];
-        long long ip = a / s, fr = a % s;
-        if (fr % 10 == 0) return 0;
-        size_t n = 0;
-        if (m < 0) p[n++] = '-';
-        n += fmt_i64(p + n, ip);
-        p[n++] = '.';
-        for (int d = k; d >= 0; d--, fr /= 10) p[n + (size_t)d] = (char)('0' + fr % 10);
-        return n + (size_t)k + 1;
-    }
-    return 0;
-}
-
-/* moonstat.encoder's number(): see the header comment. */
-static size_t fmt_num(char *p, double v)
-{
-    if (v == floor(v) && v > -9007199254740992.0 && v < 9007199254740992.0)
-        return fmt_i64(p, (long long)v);
-    size_t f = fmt_fixed(p, v);
-    if (f) return f;
-    int n = snprintf(p, 32, "%.15g", v);
-    if (strtod(p, NULL) != v) {
-        n = snprintf(p, 32, "%.16g", v);
-        if (strtod(p, NULL) != v) n = snprintf(p, 32, "%.17g", v);
-    }
-    return (size_t)n;
-}
 
 /* ---- per-series caches: id -> bytes (NULL: not built; len 0: skip) ---- */
 
@@ -359,12 +280,12 @@ static int enc_json(const ms_batch *b, int kairos)
         if (!e->p) {
             const ms_series *se = ms_series_get(s->series);
             if (!se) return -1;
-            puts_(&tmp, kairos ? "{\"name\":\"" : "{\"metric\":\"");
+            put_str(&tmp, kairos ? "{\"name\":\"" : "{\"metric\":\"");
             if (kairos)
                 put_json(&tmp, se->name, se->name_len, 0);
             else
                 put_tsdb(&tmp, se->name, se->name_len);
-            puts_(&tmp, "\",\"tags\":{");
+            put_str(&tmp, "\",\"tags\":{");
             int nt = 0;
             for (uint32_t k = 0; k < se->ntags; k++) {
                 if (!se->tags[k].klen || !se->tags[k].vlen) continue;
@@ -374,7 +295,7 @@ static int enc_json(const ms_batch *b, int kairos)
                     put_json(&tmp, se->tags[k].k, se->tags[k].klen, 1);
                 else
                     put_tsdb(&tmp, se->tags[k].k, se->tags[k].klen);
-                puts_(&tmp, "\":\"");
+                put_str(&tmp, "\":\"");
                 if (kairos)
                     put_json(&tmp, se->tags[k].v, se->tags[k].vlen, 1);
                 else
@@ -382,7 +303,7 @@ static int enc_json(const ms_batch *b, int kairos)
                 put(&tmp, "\"", 1);
             }
             if (!nt) return -1; /* the bench's series always have tags */
-            puts_(&tmp, kairos ? "},\"datapoints\":[[" : "},\"timestamp\":");
+            put_str(&tmp, kairos ? "},\"datapoints\":[[" : "},\"timestamp\":");
             cache_set(e, &tmp);
         }
         if (s->ts != last) {

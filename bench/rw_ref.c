@@ -1,8 +1,8 @@
 /*
  * bench/rw_ref.c - a reference encoder in C for Prometheus remote write's
  * WriteRequest protobuf, the yardstick for forwarders/prometheus_remote_write.lua
- * in bench/bench_remote_write.sh. Built as a shared object and loaded by
- * bench/rw_bench.lua with ffi.load inside moonstat (it resolves
+ * in bench/bench_encoders.sh. Built as a shared object and loaded by
+ * bench/enc_bench.lua with ffi.load inside moonstat (it resolves
  * ms_series_get from the binary), so both encode the very same batch and the
  * bench checks that their bytes are identical.
  *
@@ -27,21 +27,10 @@
 
 #include "ms_sample.h"
 #include "ms_series.h"
+#include "ref.h"
 
-typedef struct {
-    unsigned char *p;
-    size_t len, cap;
-} obuf;
-
-static void need(obuf *o, size_t n)
-{
-    if (o->len + n <= o->cap) return;
-    size_t cap = o->cap ? o->cap : 1 << 16;
-    while (cap < o->len + n) cap *= 2;
-    o->p = realloc(o->p, cap);
-    if (!o->p) abort();
-    o->cap = cap;
-}
+/* the buffer's bytes as unsigned (protobuf is bytes) */
+#define UP(o) ((unsigned char *)(o)->p)
 
 static inline size_t varint_len(uint64_t v)
 {
@@ -60,8 +49,8 @@ static inline unsigned char *put_varint(unsigned char *p, uint64_t v)
 static void put_field(obuf *o, unsigned tag, const void *s, size_t n)
 {
     need(o, n + 11);
-    o->p[o->len++] = (unsigned char)tag;
-    o->len = (size_t)(put_varint(o->p + o->len, n) - o->p);
+    o->p[o->len++] = (char)tag;
+    o->len = (size_t)(put_varint(UP(o) + o->len, n) - UP(o));
     memcpy(o->p + o->len, s, n);
     o->len += n;
 }
@@ -246,7 +235,7 @@ int rw_ref(const ms_batch *b, const char **outp, size_t *lenp)
             last_ts = s->ts;
             tl = (size_t)(put_varint(tsb, (uint64_t)floor(s->ts * 1000 + 0.5)) - tsb);
         }
-        unsigned char *p = out.p + pos[g];
+        unsigned char *p = UP(&out) + pos[g];
         p[0] = 0x12;
         p[1] = (unsigned char)(10 + tl);
         p[2] = 0x09;
@@ -255,7 +244,7 @@ int rw_ref(const ms_batch *b, const char **outp, size_t *lenp)
         memcpy(p + 12, tsb, 8); /* may run into what is written later */
         pos[g] += 12 + tl;
     }
-    unsigned char *p = out.p;
+    unsigned char *p = UP(&out);
     for (uint32_t g = 1; g <= ng; g++) {
         const labels *l = &cache[gid[g]];
         *p++ = 0x0a;
