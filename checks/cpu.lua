@@ -23,6 +23,7 @@
 --   proc_root  where proc is mounted                         (default "/proc")
 --   per_cpu    also emit every state per CPU, tag cpu=N      (default false)
 --   metrics    send only these names, e.g. [cpu.user, cpu.idle]  (default: all)
+local U = require "moonstat.checkutil"
 
 local STATES = { "user", "nice", "system", "idle", "iowait", "irq", "softirq",
                  "steal", "guest", "guest_nice" }
@@ -34,21 +35,6 @@ local TOTAL_STATES = 8 -- user .. steal; guest and guest_nice are inside user an
 -- this check's Lua state from one run to the next.
 local prev = {}
 local want -- the metrics filter of the current run
-
--- `metrics` -> a function telling whether a metric name is to be sent.
-local function wanted(list)
-  if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
-
-local function read(path)
-  local s, err = ms.read_file(path)
-  if not s then error(err, 2) end
-  return s
-end
 
 -- Emit the percents for one line from the previous and current counters.
 local function percents(last, cur, tags)
@@ -67,14 +53,13 @@ end
 
 local function collect()
   local per_cpu = ms.config.per_cpu
-  want = wanted(ms.config.metrics)
-  local stat = read(ms.config.proc_root .. "/stat")
+  want = U.wanted(ms.config.metrics)
+  local stat = U.read(ms.config.proc_root .. "/stat")
   local seen = {}
   for line in stat:gmatch("[^\n]+") do
     local label, rest = line:match("^(cpu%d*)%s+(.*)$")
     if label then
-      local cur = {}
-      for num in rest:gmatch("%d+") do cur[#cur + 1] = tonumber(num) end
+      local cur = U.numbers(rest)
       local last = prev[label]
       prev[label] = cur
       seen[label] = true

@@ -25,34 +25,9 @@
 --   exclude     devices to skip (globs)                    (default [loop*, ram*])
 --   partitions  also report partitions                     (default false)
 --   metrics     send only these names, e.g. [disk.busy]    (default: all)
+local U = require "moonstat.checkutil"
 
 local TWO32 = 4294967296
-
--- A list of globs ("loop*", "sd?") -> a function telling whether a name matches.
-local function matcher(list)
-  if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return nil end
-  local pats = {}
-  for i, g in ipairs(list) do
-    pats[i] = "^" .. tostring(g):gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0")
-      :gsub("%*", ".*"):gsub("%?", ".") .. "$"
-  end
-  return function(name)
-    for _, p in ipairs(pats) do
-      if name:find(p) then return true end
-    end
-    return false
-  end
-end
-
--- `metrics` -> a function telling whether a metric name is to be sent.
-local function wanted(list)
-  if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
 
 local function is_partition(name)
   return (name:find("^[hsv]d[a-z]+%d+$") or name:find("^xvd[a-z]+%d+$")
@@ -86,13 +61,11 @@ end
 
 local function collect()
   local cfg = ms.config
-  local want = wanted(cfg.metrics)
-  local only, exclude = matcher(cfg.devices), matcher(cfg.exclude)
+  local want = U.wanted(cfg.metrics)
+  local only, exclude = U.matcher(cfg.devices), U.matcher(cfg.exclude)
   local path = cfg.proc_root .. "/diskstats"
-  local text, err = ms.read_file(path)
-  if not text then error(err, 0) end
   local seen = {}
-  for line in text:gmatch("[^\n]+") do
+  for line in U.read(path):gmatch("[^\n]+") do
     local name, rest = line:match("^%s*%d+%s+%d+%s+(%S+)%s+(.*)$")
     local keep = name ~= nil
     if keep and only then
@@ -101,12 +74,8 @@ local function collect()
       keep = not (exclude and exclude(name)) and (cfg.partitions or not is_partition(name))
     end
     if keep then
-      local f, n = {}, 0
-      for num in rest:gmatch("%d+") do
-        n = n + 1
-        f[n] = tonumber(num)
-      end
-      if n < 10 then error(("%s: too few fields for %s: %s"):format(path, name, line), 0) end
+      local f = U.numbers(rest)
+      if #f < 10 then error(("%s: too few fields for %s: %s"):format(path, name, line), 0) end
       local tags = { device = name }
       if want("disk.reads") then ms.rate("disk.reads", f[1], tags) end
       if want("disk.writes") then ms.rate("disk.writes", f[5], tags) end

@@ -35,6 +35,8 @@
 -- Config: socket (default /var/run/docker.sock), one_shot (true),
 -- request_timeout (seconds, 5), metrics (a list of names to send; a prefix
 -- such as "docker.net" selects all below it; all when unset).
+local U = require "moonstat.checkutil"
+
 local M = {
   enabled = false,
   interval = 10,
@@ -42,18 +44,6 @@ local M = {
   defaults = { socket = "/var/run/docker.sock", one_shot = true, request_timeout = 5,
                metrics = false },
 }
-
--- metrics list -> predicate; "a.b" selects "a.b" and everything under "a.b."
-local function wanted(list)
-  if type(list) ~= "table" then return function() return true end end
-  return function(name)
-    for _, n in ipairs(list) do
-      if name == n or name:sub(1, #n + 1) == n .. "." then return true end
-    end
-    return false
-  end
-end
-M.wanted = wanted
 
 -- a JSON number or nil (cjson gives JSON null as a light userdata)
 local function num(v)
@@ -181,7 +171,7 @@ end
 
 function M.collect()
   local cfg = ms.config
-  local want = wanted(cfg.metrics)
+  local want = U.wanted(cfg.metrics)
   local list, err = get(cfg, "/containers/json")
   if not list then error(err, 0) end
   if type(list) ~= "table" then error("docker API: /containers/json is not a list", 0) end

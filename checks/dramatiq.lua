@@ -19,6 +19,7 @@
 -- At most `max_queues` keys are read per run (a warning says when more
 -- exist). `metrics`: a list of metric names to send only some of them.
 local resp = require "moonstat.resp"
+local U = require "moonstat.checkutil"
 
 local M = {
   enabled = false,
@@ -29,13 +30,6 @@ local M = {
 }
 
 local BATCH = 500 -- keys per SCAN round and per pipeline
-
-local function wanted(list)
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
 
 -- A namespace as a literal inside a SCAN MATCH pattern.
 local function glob_escape(s)
@@ -105,7 +99,7 @@ end
 
 function M.collect()
   local cfg = ms.config
-  local want = wanted(cfg.metrics)
+  local want = U.wanted(cfg.metrics)
   local where = cfg.host .. ":" .. cfg.port
   local max = tonumber(cfg.max_queues)
   if not max or max < 1 then

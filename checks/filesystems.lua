@@ -47,6 +47,7 @@
 --                                                            (default 5)
 --   metrics          send only these names, e.g. [filesystem.used_percent]
 --                                                            (default: all)
+local U = require "moonstat.checkutil"
 
 local PSEUDO = {
   "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
@@ -61,30 +62,6 @@ local function may_hang(m)
   return not (m.source:find("^/dev/") or TMPFS[m.fstype] or m.fstype == "zfs")
 end
 
--- A list of globs ("/var/lib/*") -> a function telling whether a name matches.
-local function matcher(list)
-  if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return nil end
-  local pats = {}
-  for i, g in ipairs(list) do
-    pats[i] = "^" .. tostring(g):gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0")
-      :gsub("%*", ".*"):gsub("%?", ".") .. "$"
-  end
-  return function(name)
-    for _, p in ipairs(pats) do
-      if name:find(p) then return true end
-    end
-    return false
-  end
-end
-
-local function set_of(list)
-  if type(list) == "string" then list = { list } end
-  local set = {}
-  for _, n in ipairs(type(list) == "table" and list or {}) do set[tostring(n)] = true end
-  return set
-end
-
 -- The mount table's octal escapes ("\040" for a space) decoded.
 local function unescape(s)
   return (s:gsub("\\(%d%d%d)", function(o) return string.char(tonumber(o, 8) % 256) end))
@@ -92,8 +69,8 @@ end
 
 -- The mounts to report, in the table's order: { source, mount, fstype }.
 local function select_mounts(text, cfg)
-  local only, exclude = matcher(cfg.mounts), matcher(cfg.exclude_mounts)
-  local skip_types = set_of(cfg.exclude_fstypes)
+  local only, exclude = U.matcher(cfg.mounts), U.matcher(cfg.exclude_mounts)
+  local skip_types = U.set_of(cfg.exclude_fstypes) or {}
   local list, by_mount = {}, {}
   for line in text:gmatch("[^\n]+") do
     local source, mount, fstype = line:match("^(%S+)%s+(%S+)%s+(%S+)")
@@ -133,18 +110,15 @@ end
 
 local function collect()
   local cfg = ms.config
-  local metrics = cfg.metrics and set_of(cfg.metrics)
-  local function want(name) return not metrics or metrics[name] end
+  local want = U.wanted(cfg.metrics)
   local timeout = tonumber(cfg.statvfs_timeout)
   if not timeout or timeout <= 0 then
     error(("checks.filesystems.statvfs_timeout must be seconds > 0, got %s")
       :format(tostring(cfg.statvfs_timeout)), 0)
   end
   local path = cfg.proc_root .. "/self/mounts"
-  local text, err = ms.read_file(path)
-  if not text then error(err, 0) end
   local failed = {}
-  for _, m in ipairs(select_mounts(text, cfg)) do
+  for _, m in ipairs(select_mounts(U.read(path), cfg)) do
     local st, serr = ms.statvfs(m.mount, may_hang(m) and timeout or nil)
     if not st then
       if serr:find(": Permission denied", 1, true) then

@@ -10,6 +10,8 @@
 -- `metrics`: a list of those names to send only some of them (the health
 -- event is always sent). Other keys go to ms.http.request: method, headers,
 -- user, password, bearer, ca_file, cert, key, insecure, unix_socket.
+local U = require "moonstat.checkutil"
+
 local M = {
   enabled = false,
   interval = 30,
@@ -19,16 +21,9 @@ local M = {
                cert = false, key = false, insecure = false, unix_socket = false, metrics = false },
 }
 
-local function wanted(list)
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
-
 function M.collect()
   local cfg = ms.config
-  local want = wanted(cfg.metrics)
+  local want = U.wanted(cfg.metrics)
   if not cfg.url then error("set checks.http_check.url in config.yaml (the URL to probe)", 0) end
   local req = { url = cfg.url, method = cfg.method, timeout = cfg.request_timeout,
                 certinfo = cfg.url:match("^[Hh][Tt][Tt][Pp][Ss]:") ~= nil }

@@ -32,6 +32,8 @@
 -- bearer_file (a file holding a service-account token, sent as Bearer),
 -- request_timeout (seconds, 5), metrics (a list of names to send; a prefix
 -- such as "k8s.node.fs" selects all below it; all when unset).
+local U = require "moonstat.checkutil"
+
 local M = {
   enabled = false,
   interval = 10,
@@ -40,17 +42,6 @@ local M = {
                ca_file = false, insecure = false, bearer_file = false, request_timeout = 5,
                metrics = false },
 }
-
--- metrics list -> predicate; "a.b" selects "a.b" and everything under "a.b."
-local function wanted(list)
-  if type(list) ~= "table" then return function() return true end end
-  return function(name)
-    for _, n in ipairs(list) do
-      if name == n or name:sub(1, #n + 1) == n .. "." then return true end
-    end
-    return false
-  end
-end
 
 local function tbl(v)
   if type(v) == "table" then return v end
@@ -126,7 +117,7 @@ end
 
 function M.collect()
   local cfg = ms.config
-  local want = wanted(cfg.metrics)
+  local want = U.wanted(cfg.metrics)
   local bearer
   if cfg.bearer_file then
     local tok, terr = ms.read_file(cfg.bearer_file)

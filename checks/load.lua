@@ -17,13 +17,7 @@
 --   load_severe  ERROR from this % of the CPUs         (default 100)
 --   metrics      send only these names, e.g. [load.1, load.health]
 --                                                      (default: all)
-
--- The whole file, or an error naming this check's line that asked for it.
-local function read(path)
-  local s, err = ms.read_file(path)
-  if not s then error(err, 2) end
-  return s
-end
+local U = require "moonstat.checkutil"
 
 -- A config key that must be a number (80 or "80" in config.yaml).
 local function number_key(key)
@@ -34,26 +28,17 @@ local function number_key(key)
   return v
 end
 
--- `metrics` -> a function telling whether a metric name is to be sent.
-local function wanted(list)
-  if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
-
 local function collect()
-  local want = wanted(ms.config.metrics)
+  local want = U.wanted(ms.config.metrics)
   local high, severe = number_key("load_high"), number_key("load_severe")
   local root = ms.config.proc_root
-  local loadavg = read(root .. "/loadavg")
+  local loadavg = U.read(root .. "/loadavg")
   local l1, l5, l15 = loadavg:match("^(%S+)%s+(%S+)%s+(%S+)")
   l1, l5, l15 = tonumber(l1), tonumber(l5), tonumber(l15)
   if not l15 then error(root .. "/loadavg: unexpected contents: " .. loadavg:sub(1, 60)) end
 
   local cpus = 0
-  for _ in ("\n" .. read(root .. "/stat")):gmatch("\ncpu%d") do cpus = cpus + 1 end
+  for _ in ("\n" .. U.read(root .. "/stat")):gmatch("\ncpu%d") do cpus = cpus + 1 end
   if cpus == 0 then error(root .. "/stat: no cpuN lines") end
 
   local function gauge(name, v) if want(name) then ms.gauge(name, v) end end

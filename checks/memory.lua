@@ -18,28 +18,14 @@
 -- Config keys (checks.memory in config.yaml):
 --   proc_root  where proc is mounted  (default "/proc")
 --   metrics    send only these names, e.g. [memory.used_percent]  (default: all)
-
-local function read(path)
-  local s, err = ms.read_file(path)
-  if not s then error(err, 2) end
-  return s
-end
-
--- `metrics` -> a function telling whether a metric name is to be sent.
-local function wanted(list)
-  if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
+local U = require "moonstat.checkutil"
 
 local function collect()
-  local want = wanted(ms.config.metrics)
+  local want = U.wanted(ms.config.metrics)
   local function gauge(name, v) if want(name) then ms.gauge(name, v) end end
   local path = ms.config.proc_root .. "/meminfo"
   local kb = {}
-  for key, value in read(path):gmatch("([%w_()]+):%s*(%d+)") do
+  for key, value in U.read(path):gmatch("([%w_()]+):%s*(%d+)") do
     kb[key] = tonumber(value)
   end
   local total = kb.MemTotal

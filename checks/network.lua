@@ -18,6 +18,7 @@
 --               exclude then does not apply                   (default: all)
 --   exclude     interfaces to skip (globs), e.g. [lo, "veth*"]  (default [lo])
 --   metrics     send only these names, e.g. [network.rx_bytes] (default: all)
+local U = require "moonstat.checkutil"
 
 -- The /proc/net/dev columns, in order, and the name each is sent as
 -- (false: not sent).
@@ -27,40 +28,12 @@ local COLUMNS = {
   "network.tx_bytes", "network.tx_packets", "network.tx_errors", "network.tx_drops",
 }
 
--- A list of globs ("veth*", "eth?") -> a function telling whether a name matches.
-local function matcher(list)
-  if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return nil end
-  local pats = {}
-  for i, g in ipairs(list) do
-    pats[i] = "^" .. tostring(g):gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0")
-      :gsub("%*", ".*"):gsub("%?", ".") .. "$"
-  end
-  return function(name)
-    for _, p in ipairs(pats) do
-      if name:find(p) then return true end
-    end
-    return false
-  end
-end
-
--- `metrics` -> a function telling whether a metric name is to be sent.
-local function wanted(list)
-  if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
-
 local function collect()
   local cfg = ms.config
-  local want = wanted(cfg.metrics)
-  local only, exclude = matcher(cfg.interfaces), matcher(cfg.exclude)
+  local want = U.wanted(cfg.metrics)
+  local only, exclude = U.matcher(cfg.interfaces), U.matcher(cfg.exclude)
   local path = cfg.proc_root .. "/net/dev"
-  local text, err = ms.read_file(path)
-  if not text then error(err, 0) end
-  for line in text:gmatch("[^\n]+") do
+  for line in U.read(path):gmatch("[^\n]+") do
     -- "  eth0: 123 4 ..." (old kernels: "eth0:123 4 ..."); the two header lines have "|"
     local name, rest = line:match("^%s*([^%s:|]+):%s*(.*)$")
     local keep = name ~= nil
@@ -71,14 +44,12 @@ local function collect()
     end
     if keep then
       local tags = { interface = name }
-      local i = 0
-      for num in rest:gmatch("%d+") do
-        i = i + 1
-        local metric = COLUMNS[i]
-        if metric and want(metric) then ms.rate(metric, tonumber(num), tags) end
-      end
-      if i < #COLUMNS then
+      local f = U.numbers(rest)
+      if #f < #COLUMNS then
         error(("%s: too few fields for %s: %s"):format(path, name, line), 0)
+      end
+      for i, metric in ipairs(COLUMNS) do
+        if metric and want(metric) then ms.rate(metric, f[i], tags) end
       end
     end
   end

@@ -17,6 +17,7 @@
 --   proc_root  where proc is mounted                           (default "/proc")
 --   versions   only these NFS versions, e.g. [3, 4]            (default: all)
 --   metrics    send only these names, e.g. [nfs.ops]           (default: all)
+local U = require "moonstat.checkutil"
 
 local OPS = {
   ["2"] = { "null", "getattr", "setattr", "root", "lookup", "readlink", "read", "wrcache",
@@ -40,18 +41,10 @@ local OPS = {
             "setxattr", "listxattrs", "removexattr", "read_plus" },
 }
 
-local function set_of(list)
-  if type(list) ~= "table" then list = { list } end
-  local set = {}
-  for _, n in ipairs(list) do set[tostring(n)] = true end
-  return set
-end
-
 local function collect()
   local cfg = ms.config
-  local metrics = cfg.metrics and set_of(cfg.metrics)
-  local versions = cfg.versions and set_of(cfg.versions)
-  local function want(name) return not metrics or metrics[name] end
+  local want = U.wanted(cfg.metrics)
+  local versions = U.set_of(cfg.versions)
   local path = cfg.proc_root .. "/net/rpc/nfs"
   local f, err, code = io.open(path, "rb")
   if not f then
@@ -76,13 +69,11 @@ local function collect()
       end
     elseif version and want("nfs.ops") and (not versions or versions[version]) then
       -- "proc3 22 c0 c1 ... c21": how many counters follow, then the counters
-      local names, i = OPS[version] or {}, -1
-      for num in rest:gmatch("%d+") do
-        local v = tonumber(num)
-        if i >= 0 and v > 0 then
-          ms.rate("nfs.ops", v, { version = version, op = names[i + 1] or ("op" .. i) })
+      local names, f = OPS[version] or {}, U.numbers(rest)
+      for i = 2, #f do -- counter i - 2 (0-based) is operation names[i - 1]
+        if f[i] > 0 then
+          ms.rate("nfs.ops", f[i], { version = version, op = names[i - 1] or ("op" .. (i - 2)) })
         end
-        i = i + 1
       end
     end
   end

@@ -7,6 +7,8 @@
 -- Sends nginx.connections.{active,reading,writing,waiting} (gauges) and
 -- nginx.{accepts,handled,requests} (per-second rates), tagged server=<host:port>.
 -- `metrics`: a list of those names to send only some of them.
+local U = require "moonstat.checkutil"
+
 local M = {
   enabled = false,
   interval = 10,
@@ -14,13 +16,6 @@ local M = {
   defaults = { url = "http://127.0.0.1/nginx_status", user = false, password = false,
                request_timeout = 5, metrics = false, insecure = false, ca_file = false },
 }
-
-local function wanted(list)
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
 
 -- stub_status text -> table of numbers, or nil, err
 function M.parse(text)
@@ -39,7 +34,7 @@ end
 
 function M.collect()
   local cfg = ms.config
-  local want = wanted(cfg.metrics)
+  local want = U.wanted(cfg.metrics)
   local status, _, body = ms.http.get(cfg.url, {
     user = cfg.user or nil, password = cfg.password or nil, timeout = cfg.request_timeout,
     insecure = cfg.insecure or nil, ca_file = cfg.ca_file or nil,

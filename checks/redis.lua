@@ -13,6 +13,7 @@
 -- redis.keys.expired, redis.keys.evicted. Tagged server=<host:port>.
 -- `metrics`: a list of those names to send only some of them.
 local resp = require "moonstat.resp"
+local U = require "moonstat.checkutil"
 
 local M = {
   enabled = false,
@@ -21,13 +22,6 @@ local M = {
   defaults = { host = "127.0.0.1", port = 6379, password = false, request_timeout = 5,
                metrics = false },
 }
-
-local function wanted(list)
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
 
 -- INFO text -> { key = value-string } and { dbN = { keys=, expires= } }
 function M.parse(text)
@@ -60,7 +54,7 @@ local RATES = {
 
 function M.collect()
   local cfg = ms.config
-  local want = wanted(cfg.metrics)
+  local want = U.wanted(cfg.metrics)
   local where = cfg.host .. ":" .. cfg.port
   local r, err = resp.connect(cfg.host, cfg.port,
     { timeout = cfg.request_timeout, password = cfg.password or nil })

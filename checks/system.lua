@@ -18,20 +18,7 @@
 -- Config keys (checks.system in config.yaml):
 --   proc_root  where proc is mounted                             (default "/proc")
 --   metrics    send only these names, e.g. [system.uptime]       (default: all)
-
-local function wanted(list)
-  if type(list) == "string" then list = { list } end
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
-
-local function read(path)
-  local s, err = ms.read_file(path)
-  if not s then error(err, 2) end
-  return s
-end
+local U = require "moonstat.checkutil"
 
 local STAT = {
   ctxt = { "system.context_switches", ms.rate },
@@ -43,21 +30,21 @@ local STAT = {
 
 local function collect()
   local root = ms.config.proc_root
-  local want = wanted(ms.config.metrics)
-  for line in read(root .. "/stat"):gmatch("[^\n]+") do
+  local want = U.wanted(ms.config.metrics)
+  for line in U.read(root .. "/stat"):gmatch("[^\n]+") do
     local key, value = line:match("^(%a[%w_]*)%s+(%d+)")
     local m = STAT[key]
     if m and want(m[1]) then m[2](m[1], tonumber(value)) end
   end
   if want("system.uptime") then
     local path = root .. "/uptime"
-    local up = tonumber(read(path):match("^%s*([%d.]+)"))
+    local up = tonumber(U.read(path):match("^%s*([%d.]+)"))
     if not up then error(path .. ": no uptime in it", 0) end
     ms.gauge("system.uptime", up)
   end
   if want("system.open_files") or want("system.open_files_max") then
     local path = root .. "/sys/fs/file-nr"
-    local alloc, free, max = read(path):match("^%s*(%d+)%s+(%d+)%s+(%d+)")
+    local alloc, free, max = U.read(path):match("^%s*(%d+)%s+(%d+)%s+(%d+)")
     if not max then error(path .. ": expected three numbers", 0) end
     if want("system.open_files") then ms.gauge("system.open_files", alloc - free) end
     if want("system.open_files_max") then ms.gauge("system.open_files_max", tonumber(max)) end

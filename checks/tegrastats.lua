@@ -20,6 +20,8 @@
 -- skipped (it reads a fixed 100C on every board), and so is a zone at
 -- -256C (tegrastats' value for a sensor that is off). `metrics`: a list of
 -- those names to send only some of them.
+local U = require "moonstat.checkutil"
+
 local M = {
   enabled = false,
   interval = 10,
@@ -29,13 +31,6 @@ local M = {
 }
 
 local MB = 1024 * 1024
-
-local function wanted(list)
-  if type(list) ~= "table" then return function() return true end end
-  local set = {}
-  for _, n in ipairs(list) do set[n] = true end
-  return function(name) return set[name] == true end
-end
 
 -- One tegrastats line -> { ram_used =, ram_total = (bytes, or nil),
 -- temps = { {zone, celsius}, ... } } in the order printed, or nil, err.
@@ -58,7 +53,7 @@ end
 
 function M.collect()
   local cfg = ms.config
-  local want = wanted(cfg.metrics)
+  local want = U.wanted(cfg.metrics)
   local iv = tonumber(cfg.sample_interval)
   if not iv or iv < 1 then
     error("sample_interval must be a number of milliseconds, got "

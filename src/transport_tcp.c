@@ -23,16 +23,15 @@
 
 #include "ms_forwarder.h"
 #include "ms_log.h"
+#include "ms_resolve.h"
 #include "ms_retry.h"
 
 typedef struct tcp_state {
     ms_forwarder *f;
-    char host[256];
-    char port[16];
+    ms_resolve res; /* host:port, and the request while one is pending */
     uv_tcp_t sock;
     uv_connect_t conn;
     uv_write_t wr;
-    uv_getaddrinfo_t gai;
     uv_timer_t retry;
     uv_timer_t ackw; /* polls for the peer's acknowledgement of the head */
     int acking;      /* the head is written, waiting for that */
@@ -41,7 +40,7 @@ typedef struct tcp_state {
     int connected, connecting, writing, closing_sock, stopping, sock_open;
     uint64_t backoff_ms;
     unsigned attempt; /* failures since the last connect */
-    int handles;      /* open uv handles: retry and ack timers, socket */
+    int handles;      /* open uv handles (retry and ack timers, socket), a pending resolve */
 } tcp_state;
 
 static void try_write(tcp_state *t);
@@ -81,8 +80,8 @@ static void retry_cb(uv_timer_t *timer)
 static void fail(tcp_state *t, const char *what, int status)
 {
     t->backoff_ms = (uint64_t)(ms_retry_delay(ms_forwarder_retry(t->f), ++t->attempt) * 1000);
-    ms_forwarder_log(t->f, MS_LOG_WARN, "%s %s:%s: %s (retry in %.1fs)", what, t->host, t->port,
-                     uv_strerror(status), (double)t->backoff_ms / 1000);
+    ms_forwarder_log(t->f, MS_LOG_WARN, "%s %s:%s: %s (retry in %.1fs)", what, t->res.host,
+                     t->res.port, uv_strerror(status), (double)t->backoff_ms / 1000);
     ms_forwarder_count_retry(t->f);
     ms_forwarder_release(t->f);
     t->connected = t->connecting = t->acking = 0;
@@ -179,22 +178,21 @@ static void connect_cb(uv_connect_t *req, int status)
     t->connected = 1;
     t->attempt = 0;
     uv_read_start((uv_stream_t *)&t->sock, alloc_cb, read_cb);
-    ms_forwarder_log(t->f, MS_LOG_INFO, "connected to %s:%s", t->host, t->port);
+    ms_forwarder_log(t->f, MS_LOG_INFO, "connected to %s:%s", t->res.host, t->res.port);
     try_write(t);
 }
 
-static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* The address resolved: connect to it (or retry after the backoff). */
+static void resolved(void *data, int status, const struct sockaddr *sa, size_t salen)
 {
-    tcp_state *t = req->data;
+    tcp_state *t = data;
+    (void)salen;
+    t->handles--; /* the resolve counted as pending work */
     if (t->stopping) {
-        uv_freeaddrinfo(res);
-        t->handles--; /* the resolve counted as pending work */
         maybe_done(t);
         return;
     }
-    t->handles--;
     if (status < 0) {
-        uv_freeaddrinfo(res);
         t->connecting = 0;
         fail(t, "resolve", status);
         return;
@@ -205,8 +203,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     t->handles++;
     uv_tcp_nodelay(&t->sock, 1);
     t->conn.data = t;
-    int rc = uv_tcp_connect(&t->conn, &t->sock, res->ai_addr, connect_cb);
-    uv_freeaddrinfo(res);
+    int rc = uv_tcp_connect(&t->conn, &t->sock, sa, connect_cb);
     if (rc < 0) fail(t, "connect to", rc);
 }
 
@@ -214,33 +211,25 @@ static void start_connect(tcp_state *t)
 {
     if (t->connected || t->connecting || t->closing_sock || t->stopping) return;
     t->connecting = 1;
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    t->gai.data = t;
-    t->handles++;
-    int rc =
-        uv_getaddrinfo(ms_forwarder_loop(t->f), &t->gai, resolved_cb, t->host, t->port, &hints);
+    int rc = ms_resolve_start(&t->res, resolved, t);
     if (rc < 0) {
-        t->handles--;
         t->connecting = 0;
         fail(t, "resolve", rc);
+        return;
     }
+    t->handles++;
 }
 
 static int tcp_start(ms_forwarder *f, ms_error *err)
 {
-    const char *addr = ms_forwarder_opt_str(f, "address");
-    char host[256];
-    int port;
-    if (!addr || ms_parse_address(addr, host, sizeof host, &port) != MS_OK)
-        return ms_error_set(err, MS_EINVAL, "forwarder %s: needs address host:port",
-                            ms_forwarder_name(f));
+    ms_resolve res;
+    int rc = ms_resolve_init(&res, ms_forwarder_loop(f), ms_forwarder_opt_str(f, "address"),
+                             SOCK_STREAM, ms_forwarder_name(f), err);
+    if (rc != MS_OK) return rc;
     tcp_state *t = calloc(1, sizeof *t);
     if (!t) return ms_error_set(err, MS_ENOMEM, "out of memory");
     t->f = f;
-    snprintf(t->host, sizeof t->host, "%s", host);
-    snprintf(t->port, sizeof t->port, "%d", port);
+    t->res = res; /* no request started yet: a plain copy */
     t->backoff_ms = 1000;
     uv_timer_init(ms_forwarder_loop(f), &t->retry);
     uv_timer_init(ms_forwarder_loop(f), &t->ackw);
@@ -264,6 +253,7 @@ static void tcp_stop(ms_forwarder *f)
 {
     tcp_state *t = ms_forwarder_data(f);
     t->stopping = 1;
+    ms_resolve_cancel(&t->res);
     uv_close((uv_handle_t *)&t->retry, handle_closed);
     uv_close((uv_handle_t *)&t->ackw, handle_closed);
     if (t->sock_open && !t->closing_sock) {

@@ -24,20 +24,19 @@
 
 #include "ms_forwarder.h"
 #include "ms_log.h"
+#include "ms_resolve.h"
 
 #define UDP_MAX_PAYLOAD 65507
 
 typedef struct udp_state {
     ms_forwarder *f;
-    char host[256];
-    char port[16];
+    ms_resolve res; /* host:port, and the request while one is pending */
     size_t max_dgram;
     uv_udp_t sock;
     uv_udp_send_t req;
-    uv_getaddrinfo_t gai;
     uv_timer_t retry;
     struct sockaddr_storage addr;
-    int resolved, resolving, sending, stopping, warned;
+    int resolved, sending, stopping, warned;
     uint64_t backoff_ms;
     int handles; /* open uv handles and pending requests */
 } udp_state;
@@ -98,7 +97,7 @@ static void send_failed(udp_state *u, int status)
 {
     if (!u->warned)
         ms_forwarder_log(u->f, MS_LOG_WARN, "send to %s:%s: %s (dropping the rest of the chunk)",
-                         u->host, u->port, uv_strerror(status));
+                         u->res.host, u->res.port, uv_strerror(status));
     u->warned = 1;
     ms_forwarder_pop(u->f, 0);
 }
@@ -167,63 +166,54 @@ static void try_send(udp_state *u)
     }
 }
 
-/* The address resolved (keep the first one and start sending) or not
- * (retry after the backoff). */
-static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* The address resolved (keep it and start sending) or not (retry after
+ * the backoff). */
+static void resolved(void *data, int status, const struct sockaddr *sa, size_t salen)
 {
-    udp_state *u = req->data;
+    udp_state *u = data;
     u->handles--;
-    u->resolving = 0;
-    if (u->stopping || status < 0) {
-        if (!u->stopping) {
-            ms_forwarder_log(u->f, MS_LOG_WARN, "resolve %s:%s: %s (retry in %llus)", u->host,
-                             u->port, uv_strerror(status),
-                             (unsigned long long)(u->backoff_ms / 1000));
-            uv_timer_start(&u->retry, retry_cb, u->backoff_ms, 0);
-            u->backoff_ms = u->backoff_ms * 2 > 30000 ? 30000 : u->backoff_ms * 2;
-        }
-        uv_freeaddrinfo(res);
+    if (u->stopping) {
         maybe_done(u);
         return;
     }
-    memcpy(&u->addr, res->ai_addr, res->ai_addrlen);
-    uv_freeaddrinfo(res);
+    if (status < 0) {
+        ms_forwarder_log(u->f, MS_LOG_WARN, "resolve %s:%s: %s (retry in %llus)", u->res.host,
+                         u->res.port, uv_strerror(status),
+                         (unsigned long long)(u->backoff_ms / 1000));
+        uv_timer_start(&u->retry, retry_cb, u->backoff_ms, 0);
+        u->backoff_ms = u->backoff_ms * 2 > 30000 ? 30000 : u->backoff_ms * 2;
+        return;
+    }
+    memcpy(&u->addr, sa, salen);
     u->resolved = 1;
     u->backoff_ms = 1000;
-    ms_forwarder_log(u->f, MS_LOG_INFO, "sending datagrams to %s:%s", u->host, u->port);
+    ms_forwarder_log(u->f, MS_LOG_INFO, "sending datagrams to %s:%s", u->res.host, u->res.port);
     try_send(u);
 }
 
 /* Resolve host:port on libuv's thread pool (one request at a time). */
 static void start_resolve(udp_state *u)
 {
-    if (u->resolving || u->stopping) return;
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_DGRAM;
-    u->gai.data = u;
-    u->resolving = 1;
-    u->handles++;
-    int rc =
-        uv_getaddrinfo(ms_forwarder_loop(u->f), &u->gai, resolved_cb, u->host, u->port, &hints);
+    if (u->res.pending || u->stopping) return;
+    int rc = ms_resolve_start(&u->res, resolved, u);
     if (rc < 0) {
-        u->handles--;
-        u->resolving = 0;
-        ms_forwarder_log(u->f, MS_LOG_WARN, "resolve %s:%s: %s", u->host, u->port, uv_strerror(rc));
+        ms_forwarder_log(u->f, MS_LOG_WARN, "resolve %s:%s: %s", u->res.host, u->res.port,
+                         uv_strerror(rc));
         uv_timer_start(&u->retry, retry_cb, u->backoff_ms, 0);
+        return;
     }
+    u->handles++;
 }
 
 /* Read the options, open the socket and start resolving the address. The
  * state is owned by the forwarder's transport data until stop. */
 static int udp_start(ms_forwarder *f, ms_error *err)
 {
-    const char *addr = ms_forwarder_opt_str(f, "address");
-    char host[256];
-    int port;
-    if (!addr || ms_parse_address(addr, host, sizeof host, &port) != MS_OK)
-        return ms_error_set(err, MS_EINVAL, "forwarder %s: needs address host:port",
-                            ms_forwarder_name(f));
+    uv_loop_t *loop = ms_forwarder_loop(f);
+    ms_resolve res;
+    int rc = ms_resolve_init(&res, loop, ms_forwarder_opt_str(f, "address"), SOCK_DGRAM,
+                             ms_forwarder_name(f), err);
+    if (rc != MS_OK) return rc;
     double max = 1432;
     if (ms_forwarder_opt_num(f, "max_datagram", &max) == MS_EINVAL || max < 64 ||
         max > UDP_MAX_PAYLOAD)
@@ -233,12 +223,10 @@ static int udp_start(ms_forwarder *f, ms_error *err)
     udp_state *u = calloc(1, sizeof *u);
     if (!u) return ms_error_set(err, MS_ENOMEM, "out of memory");
     u->f = f;
-    snprintf(u->host, sizeof u->host, "%s", host);
-    snprintf(u->port, sizeof u->port, "%d", port);
+    u->res = res; /* no request started yet: a plain copy */
     u->max_dgram = (size_t)max;
     u->backoff_ms = 1000;
-    uv_loop_t *loop = ms_forwarder_loop(f);
-    int rc = uv_udp_init(loop, &u->sock);
+    rc = uv_udp_init(loop, &u->sock);
     if (rc < 0) {
         free(u);
         return ms_error_set(err, MS_EIO, "forwarder %s: udp socket: %s", ms_forwarder_name(f),
@@ -265,7 +253,7 @@ static void udp_stop(ms_forwarder *f)
 {
     udp_state *u = ms_forwarder_data(f);
     u->stopping = 1;
-    if (u->resolving) uv_cancel((uv_req_t *)&u->gai);
+    ms_resolve_cancel(&u->res);
     uv_close((uv_handle_t *)&u->retry, handle_closed);
     uv_close((uv_handle_t *)&u->sock, handle_closed); /* cancels a pending send */
     maybe_done(u);

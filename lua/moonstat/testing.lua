@@ -12,6 +12,13 @@
 --                                  times on the same state; c:close()
 --   T.samples(batch)            -> the batch's samples as tables
 --                                  { name=, tags={}, value=, ts=, kind="gauge", msg=, level= }
+--   T.find(samples, name, tags) -> the first sample named `name` whose tags include
+--                                  `tags` (a tag given as false must be absent), or nil
+--   T.value(samples, name, tags) -> its value, or nil
+--   T.count(samples, name, k, v) -> how many samples are named `name` (any name when
+--                                  nil) and have tag k = v (any tags when k is nil)
+--   T.names(samples)            -> the distinct sample names, sorted, joined by ","
+--   T.read(path)                -> a whole file (the test fails when it cannot be read)
 --   T.processors(list)          -> a processor chain p, built like config.yaml's
 --                                  `processors:` list ("name" or { name = settings },
 --                                  settings may hold drop_on_error) from lua/processors/;
@@ -163,6 +170,54 @@ function T.samples(batch)
                       level = E.text(batch, smp.level), series = smp.series }
   end
   return out
+end
+
+function T.find(samples, name, tags)
+  for _, s in ipairs(samples or {}) do
+    if s.name == name then
+      local ok = true
+      for k, v in pairs(tags or {}) do
+        if v == false then
+          ok = ok and s.tags[k] == nil
+        else
+          ok = ok and s.tags[k] == v
+        end
+      end
+      if ok then return s end
+    end
+  end
+end
+
+function T.value(samples, name, tags)
+  local s = T.find(samples, name, tags)
+  return s and s.value
+end
+
+function T.count(samples, name, k, v)
+  local n = 0
+  for _, s in ipairs(samples or {}) do
+    if (name == nil or s.name == name) and (k == nil or s.tags[k] == v) then n = n + 1 end
+  end
+  return n
+end
+
+function T.names(samples)
+  local set, list = {}, {}
+  for _, s in ipairs(samples or {}) do
+    if not set[s.name] then
+      set[s.name] = true
+      list[#list + 1] = s.name
+    end
+  end
+  table.sort(list)
+  return table.concat(list, ",")
+end
+
+function T.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
 end
 
 function T.processors(list, drop_on_error)

@@ -15,7 +15,9 @@
 #     (made by lib.sh's tls_certs), client certificates required and
 #     verified against TLSDIR/ca.pem; GET /stats/summary answers the SUMMARY
 #     file, anything else 404.
-import http.server, json, os, socket, socketserver, ssl, sys, threading
+import http.server, json, os, socketserver, sys, threading
+
+import mtls
 
 
 class Quiet(http.server.BaseHTTPRequestHandler):
@@ -79,25 +81,7 @@ def kubelet(port, tlsdir, summary):
 
     class Kubelet(Quiet):
         def setup(self):
-            # TLS handshake here, in the handler's thread. A refused client
-            # certificate: the alert is sent, then what the client sent
-            # meanwhile (TLS 1.3 clients send their request before they learn
-            # of it) is read before closing, so the client gets the alert and
-            # not a connection reset, as from a real kubelet.
-            tls = ctx.wrap_socket(self.request, server_side=True, do_handshake_on_connect=False)
-            try:
-                tls.do_handshake()
-            except (ssl.SSLError, OSError):
-                raw = socket.fromfd(tls.fileno(), socket.AF_INET, socket.SOCK_STREAM)
-                raw.settimeout(2)
-                try:
-                    while raw.recv(65536):
-                        pass
-                except OSError:
-                    pass
-                raw.close()
-                raise
-            self.request = self.connection = tls
+            mtls.handshake(self, ctx)  # a refused client gets the alert, as from a kubelet
             super().setup()
 
         def do_GET(self):
@@ -105,18 +89,8 @@ def kubelet(port, tlsdir, summary):
                 return self.answer(200, body)
             self.answer(404, b"404 page not found\n", "text/plain")
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(tlsdir, "server.pem"), os.path.join(tlsdir, "server.key"))
-    ctx.load_verify_locations(os.path.join(tlsdir, "ca.pem"))
-    ctx.verify_mode = ssl.CERT_REQUIRED
-
-    class Server(http.server.ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, request, client_address):
-            pass  # a client without a trusted certificate is refused; go on serving
-
-    Server(("127.0.0.1", int(port)), Kubelet).serve_forever()
+    ctx = mtls.server_context(tlsdir)
+    mtls.Server(("127.0.0.1", int(port)), Kubelet).serve_forever()
 
 
 if sys.argv[1] == "docker":

@@ -14,17 +14,20 @@
 # What is here:
 #   TAP        t_ok, t_not, t_eq, t_match, t_pass, t_fail, t_diag, t_done
 #   processes  ms_tmpdir (per-test dir + cleanup trap), ms_bg, ms_paths,
-#              ms_start, ms_wait_log, ms_stop, ms_log_tail
+#              ms_start, ms_wait_log, ms_stop, ms_run_for, ms_log_tail
 #   network    free_port, wait_port, tcp_send, udp_send, http_get
 #   peers      carbon_start / carbon_fetch / carbon_points / carbon_fetch_tagged
 #              prom_start / prom_query / prom_value / prom_wait_up / prom_target
 #              nginx_start (stub_status, basic auth, HTTPS with client
 #              certificates), tls_certs, redis_start
+#              influx_start / influx_stop / influx_create_db / influx_query /
+#              influx_rows
 #
-# Every peer is a real Debian-packaged server (graphite-carbon, prometheus)
-# started as a child of the test, listening only on 127.0.0.1 on free ports,
-# with all its files under the test's tmp dir. The cleanup trap ends every
-# process the test started (and only those) and keeps the tmp dir for reading.
+# Every peer is a real Debian-packaged server (graphite-carbon, prometheus,
+# influxdb, nginx, redis) started as a child of the test, listening only on
+# 127.0.0.1 on free ports, with all its files under the test's tmp dir. The
+# cleanup trap ends every process the test started (and only those) and
+# keeps the tmp dir for reading.
 #
 # Output is TAP: "ok - desc" / "not ok - desc", diagnostics as "# ..." lines,
 # and a trailing plan "1..N" from t_done. tests/run.sh counts the ok lines.
@@ -296,6 +299,19 @@ ms_stop() {
     _ms_rc=$?
     _ms_forget "$_ms_p"
     return $_ms_rc
+}
+
+# ms_run_for SECONDS CONFIG [ARGS...]: start moonstat (ms_start), let it run
+# SECONDS after its "started" line, then stop it; two TAP lines: "daemon
+# starts" and "clean exit on SIGTERM". Its log stays in MS_LOG.
+ms_run_for() {
+    _ms_secs=$1
+    shift
+    ms_start "$@"
+    t_ok "daemon starts" ms_wait_log 'started' 10
+    sleep "$_ms_secs"
+    ms_stop
+    t_eq "clean exit on SIGTERM" "$?" 0
 }
 
 # ---- network helpers ---------------------------------------------------
@@ -733,4 +749,80 @@ prom_wait_up() {
     echo "prom_wait_up: target not up; health and last error:"
     prom_target
     return 1
+}
+
+# ---- influxd (Debian influxdb: InfluxDB 1.x) ----------------------------
+
+# influx_start: start a private influxd on 127.0.0.1 with its config, data
+# and WAL in $MS_TMP/influx (no reporting, no query or HTTP logs). The first
+# call picks the ports (an INFLUX_PORT set beforehand is used, so moonstat
+# can be pointed at InfluxDB before it runs); a call after influx_stop
+# starts it again on the same port and data. Exports INFLUX_PORT (the HTTP
+# API) and INFLUX_PID; logs to influxd.log, influxd.2.log, ...; waits until
+# the HTTP port accepts (30 s).
+influx_start() {
+    _ms_idir=$MS_TMP/influx
+    if [ ! -f "$_ms_idir/influxdb.conf" ]; then
+        mkdir -p "$_ms_idir"
+        INFLUX_PORT=${INFLUX_PORT:-$(free_port tcp)}
+        _ms_irpc=$(free_port tcp)
+        cat > "$_ms_idir/influxdb.conf" << CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$_ms_irpc"
+[meta]
+  dir = "$_ms_idir/meta"
+[data]
+  dir = "$_ms_idir/data"
+  wal-dir = "$_ms_idir/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:$INFLUX_PORT"
+  log-enabled = false
+CONF
+    fi
+    export INFLUX_PORT
+    _ms_ninflux=$((${_ms_ninflux:-0} + 1))
+    _ms_ilog=$MS_TMP/influxd.log
+    [ "$_ms_ninflux" -gt 1 ] && _ms_ilog=$MS_TMP/influxd.$_ms_ninflux.log
+    ms_bg "$_ms_ilog" influxd run -config "$_ms_idir/influxdb.conf"
+    INFLUX_PID=$MS_BG_PID
+    export INFLUX_PID
+    if ! wait_port "$INFLUX_PORT" 30; then
+        echo "# influxd did not start; its log:" >&2
+        tail -n 20 "$_ms_ilog" | sed 's/^/#   /' >&2
+        return 1
+    fi
+}
+
+# influx_stop: SIGTERM the influxd of influx_start and wait until it is gone.
+influx_stop() {
+    kill "$INFLUX_PID" 2> /dev/null
+    wait "$INFLUX_PID"
+    _ms_forget "$INFLUX_PID"
+}
+
+# influx_create_db NAME: CREATE DATABASE over the HTTP API; fails unless
+# InfluxDB answers with results.
+influx_create_db() {
+    curl -sS --fail --max-time 5 -XPOST "http://127.0.0.1:$INFLUX_PORT/query" \
+        --data-urlencode "q=CREATE DATABASE \"$1\"" | grep -q results
+}
+
+# influx_query DB 'INFLUXQL': print the JSON answer of /query.
+influx_query() {
+    curl -sS --max-time 10 -G "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode "db=$1" \
+        --data-urlencode "q=$2"
+}
+
+# influx_rows DB 'INFLUXQL': print each row of the answer as a JSON object
+# (column: value, keys sorted), one a line.
+influx_rows() {
+    influx_query "$1" "$2" | "$MS_PY" -c '
+import json, sys
+r = json.load(sys.stdin)["results"][0]
+for s in r.get("series", []):
+    for v in s["values"]:
+        print(json.dumps(dict(zip(s["columns"], v)), sort_keys=True))'
 }

@@ -12,23 +12,23 @@ signed by TLSDIR/ca.pem: a client without one fails the handshake (and is
 logged to OUTDIR/refused.log), as a server with mutual TLS would do.
 """
 import os
-import socket
-import ssl
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+import mtls
 
 PORT, OUT = int(sys.argv[1]), sys.argv[2]
 TLS = sys.argv[3] if len(sys.argv) > 3 else ""
 lock = threading.Lock()
 count = [0]
-ctx = None
-if TLS:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(TLS, "server.pem"), os.path.join(TLS, "server.key"))
-    ctx.load_verify_locations(os.path.join(TLS, "ca.pem"))
-    ctx.verify_mode = ssl.CERT_REQUIRED
+ctx = mtls.server_context(TLS) if TLS else None
+
+
+def refused(e):
+    with lock, open(os.path.join(OUT, "refused.log"), "a") as f:
+        f.write("%s\n" % e)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -39,25 +39,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         if ctx is not None:
-            # The handshake in the handler's thread; a refused client gets
-            # the alert, and what it sent meanwhile is read before closing
-            # (a TLS 1.3 client sends its request before it learns of it).
-            tls = ctx.wrap_socket(self.request, server_side=True, do_handshake_on_connect=False)
-            try:
-                tls.do_handshake()
-            except (ssl.SSLError, OSError) as e:
-                with lock, open(os.path.join(OUT, "refused.log"), "a") as f:
-                    f.write("%s\n" % e)
-                raw = socket.fromfd(tls.fileno(), socket.AF_INET, socket.SOCK_STREAM)
-                raw.settimeout(2)
-                try:
-                    while raw.recv(65536):
-                        pass
-                except OSError:
-                    pass
-                raw.close()
-                raise
-            self.request = self.connection = tls
+            mtls.handshake(self, ctx, refused)
         super().setup()
 
     def do_POST(self):
@@ -75,12 +57,5 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass  # a refused client certificate: go on serving
-
-
 os.makedirs(OUT, exist_ok=True)
-Server(("127.0.0.1", PORT), Handler).serve_forever()
+mtls.Server(("127.0.0.1", PORT), Handler).serve_forever()

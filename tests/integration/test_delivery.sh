@@ -24,7 +24,7 @@
 # series must hold exactly the values 1..N.
 . "$(dirname "$0")/lib.sh"
 ms_tmpdir
-mkdir -p "$MS_TMP/checks" "$MS_TMP/burst" "$MS_TMP/influx"
+mkdir -p "$MS_TMP/checks" "$MS_TMP/burst"
 SEQ_FILE=$MS_TMP/seq
 SEQ_STOP=$MS_TMP/seq.stop
 export SEQ_FILE SEQ_STOP
@@ -61,40 +61,8 @@ metric_ge() { # NAME LABELS MIN
 }
 
 # ---- InfluxDB --------------------------------------------------------
-INFLUX=$(free_port tcp)
-RPC=$(free_port tcp)
 PROM=$(free_port tcp)
-cat > "$MS_TMP/influx/influxdb.conf" << CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$RPC"
-[meta]
-  dir = "$MS_TMP/influx/meta"
-[data]
-  dir = "$MS_TMP/influx/data"
-  wal-dir = "$MS_TMP/influx/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:$INFLUX"
-  log-enabled = false
-CONF
-n_influx=0
-influx_start() {
-    n_influx=$((n_influx + 1))
-    ms_bg "$MS_TMP/influxd.$n_influx.log" influxd run -config "$MS_TMP/influx/influxdb.conf"
-    INFLUX_PID=$MS_BG_PID
-    wait_port "$INFLUX" 30
-}
-influx_stop() {
-    kill "$INFLUX_PID"
-    wait "$INFLUX_PID"
-    _ms_forget "$INFLUX_PID"
-}
-q() {
-    curl -sS --max-time 10 -G "http://127.0.0.1:$INFLUX/query" --data-urlencode "db=delivery" \
-        --data-urlencode "q=$1"
-}
+q() { influx_query delivery "$1"; }
 # exact N: every one of the 20 seq series holds exactly the values 1..N
 # (InfluxDB keeps one point per series and timestamp, so a batch delivered
 # twice cannot inflate the count; a lost one shows).
@@ -114,15 +82,14 @@ if len(r) != 20 or bad:
 seq_n() { cat "$SEQ_FILE"; }
 
 influx_start || t_fail "influxd starts"
-t_ok "database created" sh -c "curl -sS --fail --max-time 5 -XPOST \
-    'http://127.0.0.1:$INFLUX/query' --data-urlencode 'q=CREATE DATABASE delivery' | grep -q results"
+t_ok "database created" influx_create_db delivery
 cat > "$MS_TMP/influx.yaml" << YAML
 agent: { hostname: "h1", stats_interval: 1s, shutdown_timeout: 3s }
 paths: { checks: [checks], lua: [$MS_TOP/lua], forwarders: [$MS_TOP/forwarders] }
 forwarders:
   influx:
     type: influxdb
-    url: "http://127.0.0.1:$INFLUX"
+    url: "http://127.0.0.1:$INFLUX_PORT"
     db: delivery
     timeout: 2s
     retry: { base: 100ms, cap: 1s }
@@ -135,7 +102,7 @@ YAML
 ms_start "$MS_TMP/influx.yaml"
 t_ok "moonstat starts" ms_wait_log 'started' 10
 t_ok "samples reach InfluxDB" _ms_poll 20 sh -c "[ \$(cat '$SEQ_FILE') -ge 5 ] && \
-    curl -sS -G 'http://127.0.0.1:$INFLUX/query' --data-urlencode db=delivery \
+    curl -sS -G 'http://127.0.0.1:$INFLUX_PORT/query' --data-urlencode db=delivery \
     --data-urlencode 'q=SELECT count(value) FROM seq' | grep -q count"
 influx_stop
 t_ok "influxd down: retried with backoff" ms_wait_log 'forwarder influx: POST .*retry in [0-9.]+s' 10

@@ -36,11 +36,7 @@ forwarders:
   out: { type: file, path: "$MS_TMP/out.lp", format: influx }
 EOF
 } > "$MS_TMP/config.yaml"
-ms_start "$MS_TMP/config.yaml"
-t_ok "daemon starts" ms_wait_log 'started' 10
-sleep 3.5
-ms_stop
-t_eq "clean exit on SIGTERM" "$?" 0
+ms_run_for 3.5 "$MS_TMP/config.yaml"
 out=$(cat "$MS_TMP/out.lp" 2> /dev/null)
 web='container=web,container_id=8dfafdbc3a40,host=[^,]+,image=nginx:1\.25,type=container'
 

@@ -36,11 +36,7 @@ forwarders:
 EOF
 } > "$MS_TMP/config.yaml"
 
-ms_start "$MS_TMP/config.yaml"
-t_ok "daemon starts" ms_wait_log 'started' 10
-sleep 3.5
-ms_stop
-t_eq "clean exit on SIGTERM" "$?" 0
+ms_run_for 3.5 "$MS_TMP/config.yaml"
 out=$(cat "$MS_TMP/out.lp" 2> /dev/null)
 
 t_not "no host check failed" grep -E 'check (diskstats|filesystems|network|system|nfs|statvfs_thread):' "$MS_LOG"

@@ -9,7 +9,7 @@
 # without snappy's C API stops the start with a message.
 . "$(dirname "$0")/lib.sh"
 ms_tmpdir
-mkdir -p "$MS_TMP/checks" "$MS_TMP/influx" "$MS_TMP/rec"
+mkdir -p "$MS_TMP/checks" "$MS_TMP/rec"
 cat > "$MS_TMP/checks/web.lua" << 'LUA'
 local n = 0
 return { interval = 0.5, collect = function()
@@ -19,39 +19,20 @@ return { interval = 0.5, collect = function()
   ms.counter("test.count", 7)
 end }
 LUA
-INFLUX=$(free_port tcp)
-RPC=$(free_port tcp)
 REC=$(free_port tcp)
-cat > "$MS_TMP/influx/influxdb.conf" << CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$RPC"
-[meta]
-  dir = "$MS_TMP/influx/meta"
-[data]
-  dir = "$MS_TMP/influx/data"
-  wal-dir = "$MS_TMP/influx/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:$INFLUX"
-  log-enabled = false
-CONF
-ms_bg "$MS_TMP/influxd.log" influxd run -config "$MS_TMP/influx/influxdb.conf"
-t_ok "influxd starts" wait_port "$INFLUX" 30
+t_ok "influxd starts" influx_start
 for db in gz plain; do
-    curl -sS --fail --max-time 5 -XPOST "http://127.0.0.1:$INFLUX/query" \
-        --data-urlencode "q=CREATE DATABASE $db" > /dev/null || t_fail "create database $db"
+    influx_create_db "$db" || t_fail "create database $db"
 done
 ms_bg "$MS_TMP/recorder.log" "$MS_PY" "$MS_TOP/tests/integration/http_recorder.py" "$REC" \
-    "$INFLUX" "$MS_TMP/rec"
+    "$INFLUX_PORT" "$MS_TMP/rec"
 t_ok "recording proxy is up" wait_port "$REC" 10
 
 # A bad value is refused before anything starts.
 cat > "$MS_TMP/bad.yaml" << YAML
 paths: { checks: [checks], lua: [$MS_TOP/lua], forwarders: [$MS_TOP/forwarders] }
 forwarders:
-  influx: { type: influxdb, url: "http://127.0.0.1:$INFLUX",
+  influx: { type: influxdb, url: "http://127.0.0.1:$INFLUX_PORT",
             compress: zstd }
 YAML
 out=$(cd "$MS_TOP" && "$MS_BIN" --config-test -c "$MS_TMP/bad.yaml" 2>&1)
@@ -67,7 +48,7 @@ cc -shared -fPIC -o "$MS_TMP/fakelib/libsnappy.so.1" "$MS_TMP/fakelib/x.c"
 cat > "$MS_TMP/snappy.yaml" << YAML
 paths: { checks: [checks], lua: [$MS_TOP/lua], forwarders: [$MS_TOP/forwarders] }
 forwarders:
-  sn: { type: influxdb, url: "http://127.0.0.1:$INFLUX", compress: snappy }
+  sn: { type: influxdb, url: "http://127.0.0.1:$INFLUX_PORT", compress: snappy }
 YAML
 out=$(cd "$MS_TOP" && LD_LIBRARY_PATH="$MS_TMP/fakelib" timeout 10 "$MS_BIN" -c "$MS_TMP/snappy.yaml" 2>&1)
 rc=$?
@@ -79,21 +60,13 @@ agent: { hostname: "web1.example.com", stats_interval: 1s }
 paths: { checks: [checks], lua: [$MS_TOP/lua], forwarders: [$MS_TOP/forwarders] }
 forwarders:
   gz: { type: influxdb, url: "http://127.0.0.1:$REC", db: gz, compress: gzip }
-  plain: { type: influxdb, url: "http://127.0.0.1:$INFLUX", db: plain }
+  plain: { type: influxdb, url: "http://127.0.0.1:$INFLUX_PORT", db: plain }
 YAML
 ms_start "$MS_TMP/config.yaml"
 t_ok "daemon starts" ms_wait_log 'started' 10
 
-q() { curl -sS --max-time 5 -G "http://127.0.0.1:$INFLUX/query" --data-urlencode "db=$1" --data-urlencode "q=$2"; }
-rows() {
-    q "$1" "$2" | "$MS_PY" -c '
-import json, sys
-r = json.load(sys.stdin)["results"][0]
-for s in r.get("series", []):
-    for v in s["values"]:
-        print(json.dumps(dict(zip(s["columns"], v)), sort_keys=True))'
-}
-has_row() { rows "$1" "$2" | grep -q "$3"; }
+# has_row DB QUERY REGEX: some row of the query's answer matches REGEX.
+has_row() { influx_rows "$1" "$2" | grep -q "$3"; }
 t_ok "gzip: escaped measurement, tag key and tag value read back from InfluxDB" _ms_poll 30 has_row gz \
     'SELECT * FROM "test gauge,x"' '"a b": "x=y,z", "host": "web1.example.com", "role": "db", "time": "[^"]*", "value": 42.5}'
 t_ok "gzip: integer counter read back" _ms_poll 30 has_row gz 'SELECT * FROM "test.count"' '"value": 7}'

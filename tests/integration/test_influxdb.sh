@@ -9,7 +9,7 @@
 # logged and the samples are counted as failed.
 . "$(dirname "$0")/lib.sh"
 ms_tmpdir
-mkdir -p "$MS_TMP/checks" "$MS_TMP/influx"
+mkdir -p "$MS_TMP/checks"
 cat > "$MS_TMP/checks/web.lua" << 'LUA'
 local n = 0
 return { interval = 0.5, collect = function()
@@ -20,64 +20,35 @@ return { interval = 0.5, collect = function()
   ms.send_special("test.health", 8, 'almost "full"')
 end }
 LUA
-INFLUX=$(free_port tcp)
-RPC=$(free_port tcp)
-cat > "$MS_TMP/influx/influxdb.conf" << CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$RPC"
-[meta]
-  dir = "$MS_TMP/influx/meta"
-[data]
-  dir = "$MS_TMP/influx/data"
-  wal-dir = "$MS_TMP/influx/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:$INFLUX"
-  log-enabled = false
-CONF
+# The database is created first, then influxd is stopped, so that moonstat
+# starts with the server down and its queued data has a database to go to.
+t_ok "influxd starts" influx_start
+t_ok "database created over the HTTP API" influx_create_db "ms db"
+influx_stop
 cat > "$MS_TMP/config.yaml" << YAML
 agent: { hostname: "web1.example.com", stats_interval: 1s }
 paths: { checks: [checks], lua: [$MS_TOP/lua], forwarders: [$MS_TOP/forwarders] }
 forwarders:
-  influx: { type: influxdb, url: "http://127.0.0.1:$INFLUX", db: "ms db" }
-  nodb: { type: influxdb, url: "http://127.0.0.1:$INFLUX", db: missing }
+  influx: { type: influxdb, url: "http://127.0.0.1:$INFLUX_PORT", db: "ms db" }
+  nodb: { type: influxdb, url: "http://127.0.0.1:$INFLUX_PORT", db: missing }
 YAML
-q() { curl -sS --max-time 5 -G "http://127.0.0.1:$INFLUX/query" --data-urlencode "db=ms db" --data-urlencode "q=$1"; }
-# The database is created first, then influxd is stopped, so that moonstat
-# starts with the server down and its queued data has a database to go to.
-ms_bg "$MS_TMP/influxd.log" influxd run -config "$MS_TMP/influx/influxdb.conf"
-t_ok "influxd starts" wait_port "$INFLUX" 30
-t_ok "database created over the HTTP API" \
-    sh -c "curl -sS --fail --max-time 5 -XPOST 'http://127.0.0.1:$INFLUX/query' --data-urlencode 'q=CREATE DATABASE \"ms db\"' | grep -q results"
-kill "$MS_BG_PID"
-wait "$MS_BG_PID"
 ms_start "$MS_TMP/config.yaml"
 t_ok "daemon starts" ms_wait_log 'started' 10
 t_ok "influxdb down: error logged, retrying" \
-    ms_wait_log "forwarder influx: POST http://127\.0\.0\.1:$INFLUX/write\?db=ms%20db&precision=ns: .*retry in" 10
+    ms_wait_log "forwarder influx: POST http://127\.0\.0\.1:$INFLUX_PORT/write\?db=ms%20db&precision=ns: .*retry in" 10
 sleep 1
 before=$(date +%s)
-ms_bg "$MS_TMP/influxd.2.log" influxd run -config "$MS_TMP/influx/influxdb.conf"
-t_ok "influxd restarts" wait_port "$INFLUX" 30
+t_ok "influxd restarts" influx_start
 
-# value VALUE QUERY: the first value column of the query's rows equals VALUE.
-rows() {
-    q "$1" | "$MS_PY" -c '
-import json, sys
-r = json.load(sys.stdin)["results"][0]
-for s in r.get("series", []):
-    for v in s["values"]:
-        print(json.dumps(dict(zip(s["columns"], v)), sort_keys=True))'
-}
+# has_row QUERY REGEX: some row of the query's answer matches REGEX.
+rows() { influx_rows "ms db" "$1"; }
 has_row() { rows "$1" | grep -q "$2"; }
 t_ok "escaped measurement, tag key and tag value read back" _ms_poll 30 has_row \
     'SELECT * FROM "test gauge,x"' '"a b": "x=y,z", "host": "web1.example.com", "role": "db", "time": "[^"]*", "value": 42.5}'
 t_ok "integer counter stored as an integer" _ms_poll 30 has_row \
     'SELECT * FROM "test.count"' '"value": 7}'
 t_eq "counter field type is integer" \
-    "$(q 'SHOW FIELD KEYS FROM "test.count"' | grep -o '"integer"')" '"integer"'
+    "$(influx_query "ms db" 'SHOW FIELD KEYS FROM "test.count"' | grep -o '"integer"')" '"integer"'
 t_ok "health: value and message with quotes" _ms_poll 30 has_row \
     'SELECT * FROM "test.health"' '"message": "almost \\"full\\"", "time": "[^"]*", "value": 8}'
 first=$(rows 'SELECT first(value) FROM "test.runs"' | "$MS_PY" -c '

@@ -9,36 +9,8 @@ local T = require "moonstat.testing"
 
 local P1, P2 = "tests/fixtures/proc1", "tests/fixtures/proc2"
 
--- The sample named `name` whose tags include `tags` (a tag given as false
--- must be absent), or nil. Samples carry host tags too (host, type).
-local function find(samples, name, tags)
-  for _, s in ipairs(samples or {}) do
-    if s.name == name then
-      local ok = true
-      for k, v in pairs(tags or {}) do
-        if v == false then
-          ok = ok and s.tags[k] == nil
-        else
-          ok = ok and s.tags[k] == v
-        end
-      end
-      if ok then return s end
-    end
-  end
-end
-
-local function value(samples, name, tags)
-  local s = find(samples, name, tags)
-  return s and s.value
-end
-
-local function count(samples, name)
-  local n = 0
-  for _, s in ipairs(samples or {}) do
-    if s.name == name then n = n + 1 end
-  end
-  return n
-end
+-- Samples carry host tags too (host, type): T.find matches the tags given.
+local find, value, count = T.find, T.value, T.count
 
 ---------------------------------------------------------------- load
 

@@ -9,12 +9,7 @@ local so = io.popen("ls /usr/lib/*/lua/5.1/cjson.so /usr/lib/lua/5.1/cjson.so 2>
 if so then package.cpath = so:gsub("cjson%.so$", "?.so") .. ";" .. package.cpath end
 local cjson = require "cjson.safe"
 
-local function read(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = T.read
 
 local function approx(got, want, what)
   local ok = type(got) == "number" and math.abs(got - want) < 1e-9 * math.max(1, math.abs(want))
@@ -84,10 +79,6 @@ approx(out["docker.cpu.percent"] and out["docker.cpu.percent"].value, 25, "one-s
 T.eq(docker.cpu_percent(web.precpu_stats, web.cpu_stats), nil, "a counter that went backwards gives no CPU %")
 T.eq(docker.cpu_percent({ cpu_usage = { total_usage = cjson.null }, system_cpu_usage = 1 }, web.cpu_stats), nil,
   "JSON null values give no CPU %")
-
-local sel = docker.wanted({ "docker.net", "docker.cpu.percent" })
-T.ok(sel("docker.net.rx_bytes") and sel("docker.cpu.percent"), "metrics: a prefix selects the names below it")
-T.ok(not sel("docker.network") and not sel("docker.memory.usage"), "metrics: and nothing else")
 
 -- error paths through the host
 local _, derr = T.run_check("checks/docker.lua", { socket = "/nonexistent/docker.sock" })

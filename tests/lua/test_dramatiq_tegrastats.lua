@@ -8,12 +8,7 @@
 local T = require "moonstat.testing"
 local resp = require "moonstat.resp"
 
-local function read(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = T.read
 
 -- ---- RESP ----
 

@@ -14,47 +14,7 @@ local T = require "moonstat.testing"
 local H = "tests/fixtures/host"
 local LINK = "tests/tmp/test_host_checks_proc"
 
-local function find(samples, name, tags)
-  for _, s in ipairs(samples or {}) do
-    if s.name == name then
-      local ok = true
-      for k, v in pairs(tags or {}) do
-        if v == false then
-          ok = ok and s.tags[k] == nil
-        else
-          ok = ok and s.tags[k] == v
-        end
-      end
-      if ok then return s end
-    end
-  end
-end
-
-local function value(samples, name, tags)
-  local s = find(samples, name, tags)
-  return s and s.value
-end
-
--- samples named `name` (any name when nil) whose tag `k` is `v`
-local function count(samples, name, k, v)
-  local n = 0
-  for _, s in ipairs(samples or {}) do
-    if (name == nil or s.name == name) and (k == nil or s.tags[k] == v) then n = n + 1 end
-  end
-  return n
-end
-
-local function names(samples)
-  local set, list = {}, {}
-  for _, s in ipairs(samples or {}) do
-    if not set[s.name] then
-      set[s.name] = true
-      list[#list + 1] = s.name
-    end
-  end
-  table.sort(list)
-  return table.concat(list, ",")
-end
+local find, value, count, names = T.find, T.value, T.count, T.names
 
 -- within 1e-9: for values that went through a division by 10 in the check
 local function near(got, want, what)

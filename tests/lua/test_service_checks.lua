@@ -4,22 +4,7 @@
 -- the run or a health event, never a crash. Live peers: test_net.sh.
 local T = require "moonstat.testing"
 
-local function read(p)
-  local f = assert(io.open(p, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function find(samples, name, tags)
-  for _, s in ipairs(samples or {}) do
-    if s.name == name then
-      local ok = true
-      for k, v in pairs(tags or {}) do ok = ok and s.tags[k] == v end
-      if ok then return s end
-    end
-  end
-end
+local read, find = T.read, T.find
 
 -- nginx stub_status
 local nginx = dofile("checks/nginx.lua")
