@@ -53,45 +53,16 @@
 -- docs/forwarders/prometheus.md has the details and a prometheus.yml example.
 local ffi = require "ffi"
 local E = require "moonstat.encoder"
+local PN = require "moonstat.promnames"
+local metric_name, label_name, utf8_fix = PN.metric_name, PN.label_name, PN.utf8_fix
 
 local series, ffi_string = E.series, ffi.string
 local HEALTH, EVENT = E.HEALTH, E.EVENT
-local byte, sub, find, gsub, fmt = string.byte, string.sub, string.find, string.gsub, string.format
+local gsub, fmt = string.gsub, string.format
 local floor, huge, tonumber, concat = math.floor, math.huge, tonumber, table.concat
 
 ---------------------------------------------------------------- text rules
 
--- Replace bytes that are not valid UTF-8 by U+FFFD (Prometheus rejects a
--- whole scrape over one bad label value).
-local function utf8_fix(s)
-  if not find(s, "[\128-\255]") then return s end
-  local out, i, n = {}, 1, #s
-  while i <= n do
-    local c = byte(s, i)
-    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2
-      or (c >= 0xE0 and c <= 0xEF) and 3 or (c >= 0xF0 and c <= 0xF4) and 4 or 0
-    local ok = len > 0 and i + len - 1 <= n
-    if ok and len > 1 then
-      for k = 1, len - 1 do
-        local cc = byte(s, i + k)
-        if cc < 0x80 or cc > 0xBF then ok = false; break end
-      end
-      local c2 = byte(s, i + 1)
-      if ok and ((c == 0xE0 and c2 < 0xA0) or (c == 0xED and c2 > 0x9F)
-          or (c == 0xF0 and c2 < 0x90) or (c == 0xF4 and c2 > 0x8F)) then
-        ok = false -- overlong forms and surrogates
-      end
-    end
-    if ok then
-      out[#out + 1] = sub(s, i, i + len - 1)
-      i = i + len
-    else
-      out[#out + 1] = "\239\191\189"
-      i = i + 1
-    end
-  end
-  return concat(out)
-end
 
 local VALUE_ESC = { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" }
 local HELP_ESC = { ["\\"] = "\\\\", ["\n"] = "\\n" }
@@ -99,21 +70,7 @@ local HELP_ESC = { ["\\"] = "\\\\", ["\n"] = "\\n" }
 local function label_value(s) return (gsub(utf8_fix(s), '[\\"\n]', VALUE_ESC)) end
 local function help_text(s) return (gsub(utf8_fix(s), "[\\\n]", HELP_ESC)) end
 
--- Metric names: [a-zA-Z_:][a-zA-Z0-9_:]*
-local function metric_name(s)
-  s = gsub(s, "[^a-zA-Z0-9_:]", "_")
-  if s == "" then return "_" end
-  if find(s, "^[0-9]") then s = "_" .. s end
-  return s
-end
 
--- Label names: [a-zA-Z_][a-zA-Z0-9_]*, never starting with "__".
-local function label_name(s)
-  s = gsub(s, "[^a-zA-Z0-9_]", "_")
-  if s == "" then return "_" end
-  if find(s, "^[0-9]") then s = "_" .. s end
-  return (gsub(s, "^__+", "_"))
-end
 
 -- A value as Prometheus reads it: moonstat.encoder's number (integers
 -- without a fraction, NaN, +Inf, -Inf, otherwise the shortest %.15g / %.16g /

@@ -52,13 +52,15 @@
 local ffi = require "ffi"
 local K = require "moonstat.ffi"
 local E = require "moonstat.encoder"
+local PN = require "moonstat.promnames"
+local metric_name, label_name, utf8_fix = PN.metric_name, PN.label_name, PN.utf8_fix
 local H = require "moonstat.http"
 
 assert(ffi.abi("le"), "prometheus_remote_write: doubles are written little-endian")
 
 local series = E.series
 local HEALTH = E.HEALTH
-local byte, char, sub, find, gsub = string.byte, string.char, string.sub, string.find, string.gsub
+local char = string.char
 local floor, concat, sort = math.floor, table.concat, table.sort
 local copy, cast = ffi.copy, ffi.cast
 local C = K.C
@@ -82,50 +84,8 @@ local function field(tag, s)
   return char(tag) .. varint(#s) .. s
 end
 
--- Bytes that are not valid UTF-8 become U+FFFD.
-local function utf8_fix(s)
-  if not find(s, "[\128-\255]") then return s end
-  local out, i, n = {}, 1, #s
-  while i <= n do
-    local c = byte(s, i)
-    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2
-      or (c >= 0xE0 and c <= 0xEF) and 3 or (c >= 0xF0 and c <= 0xF4) and 4 or 0
-    local ok = len > 0 and i + len - 1 <= n
-    for k = 1, ok and len - 1 or 0 do
-      local cc = byte(s, i + k)
-      if cc < 0x80 or cc > 0xBF then ok = false; break end
-    end
-    if ok and len > 2 then
-      local c2 = byte(s, i + 1)
-      ok = not ((c == 0xE0 and c2 < 0xA0) or (c == 0xED and c2 > 0x9F)
-        or (c == 0xF0 and c2 < 0x90) or (c == 0xF4 and c2 > 0x8F))
-    end
-    if ok then
-      out[#out + 1] = sub(s, i, i + len - 1)
-      i = i + len
-    else
-      out[#out + 1] = "\239\191\189"
-      i = i + 1
-    end
-  end
-  return concat(out)
-end
 
--- Metric names: [a-zA-Z_:][a-zA-Z0-9_:]*
-local function metric_name(s)
-  s = gsub(s, "[^a-zA-Z0-9_:]", "_")
-  if s == "" then return "_" end
-  if find(s, "^[0-9]") then s = "_" .. s end
-  return s
-end
 
--- Label names: [a-zA-Z_][a-zA-Z0-9_]*, never starting with "__".
-local function label_name(s)
-  s = gsub(s, "[^a-zA-Z0-9_]", "_")
-  if s == "" then return "_" end
-  if find(s, "^[0-9]") then s = "_" .. s end
-  return (gsub(s, "^__+", "_"))
-end
 
 local function by_name(a, b) return a[1] < b[1] end
 
