@@ -67,47 +67,10 @@ M.GAUGE, M.COUNTER, M.RATE, M.HEALTH, M.EVENT = K.GAUGE, K.COUNTER, K.RATE, K.HE
 -- decimal is exactly what "%.15g" prints; a last digit 0 means a shorter k
 -- exists, so it falls through to printf rather than print "12.30".
 local floor, fmt, huge, tonumber = math.floor, string.format, math.huge, tonumber
+local buffer = require "string.buffer"
 
-local function fixed(v, scale, f)
-  local m = v * scale
-  if m == floor(m) and m > -1e15 and m < 1e15 and m / scale == v then
-    local a = m < 0 and -m or m
-    local ip = floor(a / scale)
-    local fr = a - ip * scale
-    if fr % 10 ~= 0 then
-      local s = fmt(f, m < 0 and "-" or "", ip, fr)
-      return s
-    end
-  end
-  return nil
-end
-
-function M.number(v)
-  local s
-  if v == floor(v) and v > -9007199254740992 and v < 9007199254740992 then
-    s = fmt("%d", v)
-  elseif v ~= v then
-    s = "NaN"
-  elseif v == huge then
-    s = "+Inf"
-  elseif v == -huge then
-    s = "-Inf"
-  else
-    s = fixed(v, 10, "%s%d.%01d") or fixed(v, 100, "%s%d.%02d") or fixed(v, 1000, "%s%d.%03d")
-      or fixed(v, 10000, "%s%d.%04d")
-    if s then return s end
-    s = fmt("%.15g", v)
-    if tonumber(s) ~= v then
-      s = fmt("%.16g", v)
-      if tonumber(s) ~= v then s = fmt("%.17g", v) end
-    end
-  end
-  return s
-end
-
--- number(v) appended to a string.buffer: the same text, formatted straight
--- into the buffer (putf makes no intermediate string) for integers and the
--- 4-decimal fast path. The hot loops of the encoders use it.
+-- The fast path: v with `scale` = 10^k written as "<int>.<k digits>" into
+-- out, or false when it does not apply.
 local function put_fixed(out, v, scale, f)
   local m = v * scale
   if m == floor(m) and m > -1e15 and m < 1e15 and m / scale == v then
@@ -122,13 +85,45 @@ local function put_fixed(out, v, scale, f)
   return false
 end
 
-function M.put_number(out, v)
+-- The rest: NaN, infinities, and the shortest printf form that reads back.
+local function slow(v)
+  local s
+  if v ~= v then
+    s = "NaN"
+  elseif v == huge then
+    s = "+Inf"
+  elseif v == -huge then
+    s = "-Inf"
+  else
+    s = fmt("%.15g", v)
+    if tonumber(s) ~= v then
+      s = fmt("%.16g", v)
+      if tonumber(s) ~= v then s = fmt("%.17g", v) end
+    end
+  end
+  return s
+end
+
+-- number(v) appended to a string.buffer, formatted straight into it (putf
+-- makes no intermediate string) for integers and the fast path. The hot
+-- loops of the encoders use it.
+local function put_number(out, v)
   if v == floor(v) and v > -9007199254740992 and v < 9007199254740992 then
     out:putf("%d", v)
   elseif not (put_fixed(out, v, 10, "%s%d.%01d") or put_fixed(out, v, 100, "%s%d.%02d")
       or put_fixed(out, v, 1000, "%s%d.%03d") or put_fixed(out, v, 10000, "%s%d.%04d")) then
-    out:put(M.number(v))
+    out:put(slow(v))
   end
+end
+M.put_number = put_number
+
+-- The number as a string.
+local scratch = buffer.new()
+function M.number(v)
+  scratch:reset()
+  put_number(scratch, v)
+  local s = scratch:tostring()
+  return s
 end
 
 return M
