@@ -135,6 +135,7 @@ typedef struct ms_agent_config {
     double check_jitter;         /* s; -1 (default "auto"): 10% of the check's interval */
     uint64_t check_memory;       /* bytes of Lua heap per check */
     double check_slice;          /* s; longest a check runs before it yields the loop */
+    double check_turn_budget;    /* s; check work (starts, resumes) one loop turn does */
     double stats_interval;       /* how often moonstat_* self metrics are emitted */
     double flush_interval;       /* how often the pipeline forwards what it gathered */
     int64_t pipeline_batch;      /* samples gathered before an early flush (bound: twice this) */

@@ -62,12 +62,12 @@ static void check_stop(ms_check *c)
     if (c->closing) return;
     c->closing = 1;
     if (c->state == ST_RUNNING && ms_check_once_pending > 0) ms_check_once_pending--;
+    ms_check_unqueue(c); /* nothing it waited for runs now */
     if (c->handles == 0) {
         check_free(c);
         return;
     }
     uv_close((uv_handle_t *)&c->timer, on_close);
-    uv_close((uv_handle_t *)&c->resume, on_close);
 }
 
 /* One check file found in the directories. */
@@ -357,6 +357,8 @@ static void stats_provider(ms_batch *b, double now, void *ud)
         mem += c->lua ? ms_lua_mem(c->lua) : 0;
     }
     ms_stats_add(b, "moonstat_checks", MS_KIND_GAUGE, ms_checks_count(), now, NULL);
+    ms_stats_add(b, "moonstat_check_ready_max_wait_seconds", MS_KIND_GAUGE,
+                 ms_check_ready_max_wait(), now, NULL);
     ms_stats_add(b, "moonstat_check_load_errors_total", MS_KIND_COUNTER, (double)load_errors, now,
                  NULL);
     ms_stats_add(b, "moonstat_lua_check_memory_bytes", MS_KIND_GAUGE, (double)mem, now, NULL);

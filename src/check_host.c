@@ -6,8 +6,8 @@
  * Each check owns a lua_State with the JIT off (so the hook always runs) and
  * a capped heap, and runs as a coroutine. The hook, called every HOOK_COUNT
  * VM instructions:
- *   - past the time slice, yields the coroutine so the ms_check_loop can serve I/O;
- *     the run continues from an idle handle on the next ms_check_loop turn;
+ *   - past the time slice, yields the coroutine so the loop can serve I/O;
+ *     the run continues from the back of the ready queue (below);
  *   - past the timeout, or after the allocator refused memory, marks the run
  *     killed and raises an error on every instruction so not even a pcall
  *     ms_check_loop survives; a yielded run that is killed is never resumed.
@@ -19,6 +19,15 @@
  * it through ms_check_io_resume. Each I/O timeout is cut to the run's
  * deadline, so a waiting run is still killed on time; whatever a run opened
  * is closed when it ends (finish_run) or is abandoned.
+ *
+ * Nothing runs Lua straight from a libuv callback: a due timer (a run to
+ * start), an I/O completion (a run to resume) and a sliced run (to continue)
+ * put the check on one FIFO ready queue, and an idle handle drains it for at
+ * most agent.check_turn_budget per loop turn, leaving the rest for the next
+ * turn, after the loop has polled for I/O. So 200 checks due in one tick, or
+ * 200 answers arriving together, cost the loop a few short turns rather than
+ * one long one. While the queue is not empty the idle handle keeps the loop's
+ * poll from blocking.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -42,6 +51,14 @@ uv_loop_t *ms_check_loop;
 const ms_config *ms_check_cfg;
 int ms_check_once_pending;
 static ms_check *current; /* the check whose code is running now */
+
+/* the ready queue: checks in the order their work became due */
+static ms_check *rq_head, *rq_tail;
+static uv_idle_t rq_idle;    /* drains the queue; active while it is not empty */
+static uv_prepare_t rq_prep; /* before each poll: a new turn, nothing charged yet */
+static uv_loop_t *rq_loop;   /* rq_idle, rq_prep are initialised on this loop */
+static uint64_t rq_charged;  /* ns of check work this turn outside the queue */
+static uint64_t rq_max_wait; /* ns, since ms_check_ready_max_wait */
 
 /* ---- the hook ---- */
 
@@ -352,7 +369,7 @@ int ms_check_load(ms_check *c, const ms_config *cfg, lua_State *cfg_from, int cf
     lua_gc(L, LUA_GCSETPAUSE, 120); /* many small heaps: collect sooner than the default 200% */
     if (c->state == ST_RUNNING) {
         /* a sliced run of the old version is abandoned with its state */
-        if (c->handles) uv_idle_stop(&c->resume);
+        ms_check_unqueue(c);
         ms_check_io_close_all(c);
         c->io_wait = 0;
         c->state = ST_IDLE;
@@ -527,12 +544,117 @@ static void continue_run(ms_check *c, int nargs)
     step(c, nargs);
 }
 
-static void resume_cb(uv_idle_t *t)
+/* ---- the ready queue ---- */
+
+static void rq_drain(uv_idle_t *h);
+
+static void rq_new_turn(uv_prepare_t *p)
 {
-    ms_check *c = t->data;
-    uv_idle_stop(t);
+    (void)p;
+    rq_charged = 0;
+}
+
+void ms_check_turn_charge(uint64_t ns)
+{
+    rq_charged += ns;
+}
+
+/* Put c at the back of the ready queue for `what` (an RQ_*); nargs: values
+ * on c->co for an I/O resume; ts: the time of a run to start. */
+static void rq_push(ms_check *c, int what, int nargs, double ts)
+{
+    if (c->queued) return;
+    if (rq_loop != ms_check_loop) { /* first use (or a new loop) */
+        uv_idle_init(ms_check_loop, &rq_idle);
+        uv_prepare_init(ms_check_loop, &rq_prep);
+        uv_prepare_start(&rq_prep, rq_new_turn);
+        uv_unref((uv_handle_t *)&rq_prep); /* rq_idle, active, keeps the loop alive */
+        rq_loop = ms_check_loop;
+    }
+    c->queued = what;
+    c->rq_nargs = nargs;
+    c->rq_ts = ts;
+    c->rq_at = uv_hrtime();
+    c->rq_next = NULL;
+    c->rq_prev = rq_tail;
+    if (rq_tail)
+        rq_tail->rq_next = c;
+    else
+        rq_head = c;
+    rq_tail = c;
+    if (!uv_is_active((uv_handle_t *)&rq_idle)) uv_idle_start(&rq_idle, rq_drain);
+}
+
+void ms_check_unqueue(ms_check *c)
+{
+    if (!c->queued) return;
+    if (c->rq_prev)
+        c->rq_prev->rq_next = c->rq_next;
+    else
+        rq_head = c->rq_next;
+    if (c->rq_next)
+        c->rq_next->rq_prev = c->rq_prev;
+    else
+        rq_tail = c->rq_prev;
+    c->rq_prev = c->rq_next = NULL;
+    c->queued = RQ_NONE;
+    if (!rq_head && rq_loop) uv_idle_stop(&rq_idle);
+}
+
+double ms_check_ready_max_wait(void)
+{
+    double s = (double)rq_max_wait / 1e9;
+    rq_max_wait = 0;
+    return s;
+}
+
+/* Do what c waited for: start its run, continue it after a slice, or
+ * resume it with an I/O result (or end it when it is past its deadline). */
+static void rq_run(ms_check *c, int what, int nargs, double ts)
+{
+    if (what == RQ_START) {
+        if (c->state != ST_RUNNING && !c->closing) ms_check_start_run(c, ts);
+        return;
+    }
     if (c->state != ST_RUNNING || !c->co) return;
-    continue_run(c, 0);
+    if (what == RQ_IO) {
+        if (!c->killed && uv_hrtime() >= c->deadline) c->killed = 1;
+        if (c->killed) {
+            continue_run(c, 0); /* ends the run; keeps io_wait for the message */
+            return;
+        }
+        c->io_wait = 0;
+    }
+    continue_run(c, what == RQ_IO ? nargs : 0);
+}
+
+/* The idle handle: run queued work in FIFO order until the turn's budget is
+ * spent (at least one item, so the queue always moves). What I/O callbacks
+ * did for checks since the turn began (ms_check_turn_charge: curl starting
+ * the transfers the previous drain asked for, answers parsed) is taken off
+ * the budget first, so a turn's check work stays near the budget however
+ * much each run sets off. Work queued during this drain (a run sliced again,
+ * an I/O call that finished at once) waits for the next turn. */
+static void rq_drain(uv_idle_t *h)
+{
+    uint64_t start = uv_hrtime();
+    double b = ms_check_cfg && ms_check_cfg->agent.check_turn_budget > 0
+                   ? ms_check_cfg->agent.check_turn_budget
+                   : 0.001;
+    uint64_t budget = (uint64_t)(b * 1e9);
+    uint64_t end = start + (budget > rq_charged ? budget - rq_charged : 0);
+    rq_charged = 0;
+    for (uint64_t now = start; rq_head && rq_head->rq_at <= start;) {
+        ms_check *c = rq_head;
+        int what = c->queued, nargs = c->rq_nargs;
+        double ts = c->rq_ts;
+        if (now - c->rq_at > rq_max_wait) rq_max_wait = now - c->rq_at;
+        ms_check_unqueue(c);
+        rq_run(c, what, nargs, ts);
+        now = uv_hrtime();
+        if (now >= end) break;
+    }
+    if (!rq_head) uv_idle_stop(h);
 }
 
 /* ---- the I/O API's side of the runs (see check_int.h) ---- */
@@ -572,14 +694,8 @@ int ms_check_io_yield(lua_State *L)
 
 void ms_check_io_resume(ms_check *c, int nargs)
 {
-    if (c->state != ST_RUNNING || !c->co || c->closing || !c->io_wait) return;
-    if (!c->killed && uv_hrtime() >= c->deadline) c->killed = 1;
-    if (c->killed) {
-        continue_run(c, 0); /* ends the run; keeps io_wait for the message */
-        return;
-    }
-    c->io_wait = 0;
-    continue_run(c, nargs);
+    if (c->state != ST_RUNNING || !c->co || c->closing || !c->io_wait || c->queued) return;
+    rq_push(c, RQ_IO, nargs, 0); /* the results wait on c->co */
 }
 
 double ms_check_io_budget(const ms_check *c)
@@ -604,9 +720,9 @@ static void step(ms_check *c, int nargs)
     if (r == LUA_YIELD && c->io_wait && !c->killed) return; /* an I/O callback resumes it */
     if (r == LUA_YIELD) {
         c->io_wait = 0;
-        /* sliced (or killed at a yield point): continue or kill on the next
-         * ms_check_loop turn, after the ms_check_loop has polled for I/O and run due timers */
-        uv_idle_start(&c->resume, resume_cb);
+        /* sliced (or killed at a yield point): continue or kill from the
+         * back of the ready queue, after the loop has polled for I/O */
+        rq_push(c, RQ_CONTINUE, 0, 0);
         return;
     }
     if (r == 0) {
@@ -650,11 +766,12 @@ void ms_check_start_run(ms_check *c, double ts)
 static void timer_cb(uv_timer_t *t)
 {
     ms_check *c = t->data;
-    if (c->state == ST_RUNNING) {
+    if (c->state == ST_RUNNING || c->queued) {
         c->skipped++;
-        ms_log_warn("check %s: still running at its next interval, run skipped", c->name);
+        ms_log_warn("check %s: still %s at its next interval, run skipped", c->name,
+                    c->state == ST_RUNNING ? "running" : "waiting for its turn");
     } else {
-        ms_check_start_run(c, ms_now());
+        rq_push(c, RQ_START, 0, ms_now()); /* its time is when it was due */
     }
     schedule_next(c);
 }
@@ -681,9 +798,8 @@ static void schedule_next(ms_check *c)
 void ms_check_arm(ms_check *c, int schedule, int run_now)
 {
     uv_timer_init(ms_check_loop, &c->timer);
-    uv_idle_init(ms_check_loop, &c->resume);
-    c->timer.data = c->resume.data = c;
-    c->handles = 2;
+    c->timer.data = c;
+    c->handles = 1;
     if (!schedule) return;
     /* first run: spread over the jitter window so many checks do not fire
      * together, yet a long interval does not delay the first sample */

@@ -67,8 +67,10 @@ static void on_poll(uv_poll_t *p, int status, int events)
     if (status < 0) flags = CURL_CSELECT_ERR;
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    uint64_t t0 = uv_hrtime();
     curl_multi_socket_action(multi, pc->fd, flags, &running);
     check_done();
+    ms_check_turn_charge(uv_hrtime() - t0);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: watch fd for what curl wants. */
@@ -110,8 +112,10 @@ static void on_mtimer(uv_timer_t *t)
 {
     (void)t;
     int running;
+    uint64_t t0 = uv_hrtime();
     curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done();
+    ms_check_turn_charge(uv_hrtime() - t0); /* the transfers runs started: the queue waits */
 }
 
 /* CURLMOPT_TIMERFUNCTION: curl's next timeout, -1 none. */

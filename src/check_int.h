@@ -51,8 +51,13 @@ typedef struct ms_check {
     ms_check_io *io;              /* open sockets and requests (closed when a run ends) */
     /* schedule */
     uv_timer_t timer; /* next run */
-    uv_idle_t resume; /* continue a sliced run on the next loop turn */
     int closing, handles;
+    /* the ready queue (check_host.c): work waiting for a loop turn's budget */
+    struct ms_check *rq_prev, *rq_next;
+    int queued;     /* RQ_NONE, or what is waiting: RQ_START, RQ_CONTINUE, RQ_IO */
+    int rq_nargs;   /* RQ_IO: values pushed on co for the resume */
+    double rq_ts;   /* RQ_START: the run's time */
+    uint64_t rq_at; /* uv_hrtime when queued */
     run_state state;
     double run_ts;
     uint64_t run_start;
@@ -77,7 +82,21 @@ int ms_check_load(ms_check *c, const ms_config *cfg, lua_State *cfg_from, int cf
 /* Start one run of c now, with run time ts. */
 void ms_check_start_run(ms_check *c, double ts);
 
-/* Initialise c's timer handles (c->handles = 2) and, when schedule is set,
+/* What c waits for in the ready queue (RQ_NONE: nothing). */
+enum { RQ_NONE = 0, RQ_START, RQ_CONTINUE, RQ_IO };
+
+/* Take c out of the ready queue (a check stopped, a run abandoned). */
+void ms_check_unqueue(ms_check *c);
+
+/* Charge ns of work an I/O callback did for checks (curl driving transfers,
+ * results pushed) to this loop turn: the ready queue runs that much less. */
+void ms_check_turn_charge(uint64_t ns);
+
+/* Longest time a check waited in the ready queue since the last call, in
+ * seconds, and reset (moonstat_check_ready_max_wait_seconds). */
+double ms_check_ready_max_wait(void);
+
+/* Initialise c's timer handle (c->handles = 1) and, when schedule is set,
  * arm the first run within the jitter window (now, with run_now). */
 void ms_check_arm(ms_check *c, int schedule, int run_now);
 

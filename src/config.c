@@ -422,6 +422,8 @@ const ms_field ms_config_agent_fields[] = {
        "default random delay before each check run; auto: 10% of the check's interval"),
     AF(check_memory, MS_T_SIZE, "16MiB", "default Lua heap limit of one check"),
     AF(check_slice, MS_T_DURATION, "10ms", "longest a check runs before it yields the event loop"),
+    AF(check_turn_budget, MS_T_DURATION, "1ms",
+       "time one loop turn spends starting and resuming checks; the rest wait for the next turn"),
     AF(stats_interval, MS_T_DURATION, "10s", "how often moonstat_* self metrics are emitted"),
     AF(flush_interval, MS_T_DURATION, "200ms",
        "how often the pipeline hands gathered samples to the forwarders"),
@@ -515,6 +517,7 @@ static int validate_agent(ms_config *c, ms_error *err)
                {"shutdown_timeout", offsetof(ms_agent_config, shutdown_timeout), 1},
                {"check_timeout", offsetof(ms_agent_config, check_timeout), 0},
                {"check_slice", offsetof(ms_agent_config, check_slice), 0},
+               {"check_turn_budget", offsetof(ms_agent_config, check_turn_budget), 0},
                {"stats_interval", offsetof(ms_agent_config, stats_interval), 0},
                {"flush_interval", offsetof(ms_agent_config, flush_interval), 0}};
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++) {
