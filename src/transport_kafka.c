@@ -29,7 +29,8 @@
  *     authorization): the chunk is popped; its samples count as sent minus
  *     the failed messages, which count as failed;
  *   - some failed with a retriable error (timeout, broker down, no leader):
- *     after a backoff (1 s doubling to 30 s) only those records are produced
+ *     after the forwarder's `retry` backoff (base doubling to cap, with
+ *     jitter; 1 s to 30 s by default) only those records are produced
  *     again (moonstat_forwarder_kafka_retried_messages_total), up to
  *     `max_retries` rounds (-1: forever), after which they count as failed.
  *
@@ -55,6 +56,7 @@
 
 #include "ms_forwarder.h"
 #include "ms_log.h"
+#include "ms_retry.h"
 #include "ms_stats.h"
 
 #define REC_TRAILER 16
@@ -74,13 +76,13 @@ typedef struct kafka_state {
     /* the chunk in flight */
     ms_chunk *c;
     uint32_t nrec, cap;
-    uint32_t *off;    /* offset of each record's trailer in c->data */
-    uint8_t *st;      /* REC_* of each record */
-    uint32_t next;    /* first record not produced yet in this round */
-    uint32_t pending; /* produced, report not in yet */
-    int rounds;       /* retry rounds of this chunk */
-    int max_retries;  /* -1: forever */
-    uint64_t backoff_ms;
+    uint32_t *off;      /* offset of each record's trailer in c->data */
+    uint8_t *st;        /* REC_* of each record */
+    uint32_t next;      /* first record not produced yet in this round */
+    uint32_t pending;   /* produced, report not in yet */
+    int rounds;         /* retry rounds of this chunk */
+    int max_retries;    /* -1: forever */
+    unsigned attempt;   /* retry rounds in a row, for the backoff */
     char last_err[256]; /* the last retriable error, for the retry message */
     char perm_err[256]; /* the last permanent one, logged once a round */
     /* counters */
@@ -197,13 +199,13 @@ static void round_done(kafka_state *k)
     if (retry && (k->max_retries < 0 || k->rounds < k->max_retries)) {
         k->rounds++;
         k->retried += retry;
+        double delay = ms_retry_delay(ms_forwarder_retry(k->f), ++k->attempt);
         ms_forwarder_log(k->f, MS_LOG_WARN, "%u of %u messages not delivered: %s (retry in %.1fs)",
-                         retry, k->nrec, k->last_err, (double)k->backoff_ms / 1000);
+                         retry, k->nrec, k->last_err, delay);
         for (uint32_t i = 0; i < k->nrec; i++)
             if (k->st[i] == REC_RETRY) k->st[i] = REC_TODO;
         k->next = 0;
-        uv_timer_start(&k->retry, retry_cb, k->backoff_ms, 0);
-        k->backoff_ms = k->backoff_ms * 2 > 30000 ? 30000 : k->backoff_ms * 2;
+        uv_timer_start(&k->retry, retry_cb, (uint64_t)(delay * 1000), 0);
         return;
     }
     if (retry) {
@@ -212,7 +214,7 @@ static void round_done(kafka_state *k)
                          k->nrec, k->rounds, k->last_err);
         failed += retry;
     }
-    if (!retry) k->backoff_ms = 1000;
+    if (!retry) k->attempt = 0;
     ms_chunk *c = k->c;
     k->c = NULL;
     k->failed_msgs += failed;
@@ -457,7 +459,6 @@ static int kafka_start(ms_forwarder *f, ms_error *err)
     if (!k) return ms_error_set(err, MS_ENOMEM, "out of memory");
     k->f = f;
     k->evfd[0] = k->evfd[1] = -1;
-    k->backoff_ms = 1000;
     k->max_retries = -1;
     double mr;
     if (ms_forwarder_opt_num(f, "max_retries", &mr) == MS_OK) k->max_retries = (int)mr;

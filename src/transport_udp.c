@@ -25,6 +25,7 @@
 #include "ms_forwarder.h"
 #include "ms_log.h"
 #include "ms_resolve.h"
+#include "ms_retry.h"
 
 #define UDP_MAX_PAYLOAD 65507
 
@@ -37,8 +38,8 @@ typedef struct udp_state {
     uv_timer_t retry;
     struct sockaddr_storage addr;
     int resolved, sending, stopping, warned;
-    uint64_t backoff_ms;
-    int handles; /* open uv handles and pending requests */
+    unsigned attempt; /* failed lookups in a row, for the backoff */
+    int handles;      /* open uv handles and pending requests */
 } udp_state;
 
 static void try_send(udp_state *u);
@@ -177,16 +178,15 @@ static void resolved(void *data, int status, const struct sockaddr *sa, size_t s
         return;
     }
     if (status < 0) {
-        ms_forwarder_log(u->f, MS_LOG_WARN, "resolve %s:%s: %s (retry in %llus)", u->res.host,
-                         u->res.port, uv_strerror(status),
-                         (unsigned long long)(u->backoff_ms / 1000));
-        uv_timer_start(&u->retry, retry_cb, u->backoff_ms, 0);
-        u->backoff_ms = u->backoff_ms * 2 > 30000 ? 30000 : u->backoff_ms * 2;
+        double delay = ms_retry_delay(ms_forwarder_retry(u->f), ++u->attempt);
+        ms_forwarder_log(u->f, MS_LOG_WARN, "resolve %s:%s: %s (retry in %.1fs)", u->res.host,
+                         u->res.port, uv_strerror(status), delay);
+        uv_timer_start(&u->retry, retry_cb, (uint64_t)(delay * 1000), 0);
         return;
     }
     memcpy(&u->addr, sa, salen);
     u->resolved = 1;
-    u->backoff_ms = 1000;
+    u->attempt = 0;
     ms_forwarder_log(u->f, MS_LOG_INFO, "sending datagrams to %s:%s", u->res.host, u->res.port);
     try_send(u);
 }
@@ -197,9 +197,10 @@ static void start_resolve(udp_state *u)
     if (u->res.pending || u->stopping) return;
     int rc = ms_resolve_start(&u->res, resolved, u);
     if (rc < 0) {
-        ms_forwarder_log(u->f, MS_LOG_WARN, "resolve %s:%s: %s", u->res.host, u->res.port,
-                         uv_strerror(rc));
-        uv_timer_start(&u->retry, retry_cb, u->backoff_ms, 0);
+        double delay = ms_retry_delay(ms_forwarder_retry(u->f), ++u->attempt);
+        ms_forwarder_log(u->f, MS_LOG_WARN, "resolve %s:%s: %s (retry in %.1fs)", u->res.host,
+                         u->res.port, uv_strerror(rc), delay);
+        uv_timer_start(&u->retry, retry_cb, (uint64_t)(delay * 1000), 0);
         return;
     }
     u->handles++;
@@ -225,7 +226,6 @@ static int udp_start(ms_forwarder *f, ms_error *err)
     u->f = f;
     u->res = res; /* no request started yet: a plain copy */
     u->max_dgram = (size_t)max;
-    u->backoff_ms = 1000;
     rc = uv_udp_init(loop, &u->sock);
     if (rc < 0) {
         free(u);

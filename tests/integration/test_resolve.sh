@@ -16,7 +16,7 @@ agent: { shutdown_timeout: 1s }
 paths: { checks: [checks], lua: [$MS_TOP/lua], forwarders: [$MS_TOP/forwarders] }
 forwarders:
   t: { type: graphite, address: "no-such-host.invalid:2003", retry: { base: 200ms, cap: 200ms } }
-  u: { type: graphite, protocol: udp, address: "no-such-host.invalid:2003" }
+  u: { type: graphite, protocol: udp, address: "no-such-host.invalid:2003", retry: { base: 300ms, cap: 300ms } }
 YAML
 ms_start "$MS_TMP/config.yaml"
 t_ok "daemon starts" ms_wait_log 'started' 10
@@ -24,8 +24,10 @@ t_ok "tcp: the name that does not resolve is logged, with a retry" \
     ms_wait_log 'forwarder t: resolve no-such-host\.invalid:2003: .*\(retry in 0\.[0-9]s\)' 10
 t_ok "tcp: and resolved again after the backoff" \
     _ms_poll 10 sh -c "[ \$(grep -c 'forwarder t: resolve no-such-host' '$MS_LOG') -ge 2 ]"
-t_ok "udp: the name that does not resolve is logged, with a retry" \
-    ms_wait_log 'forwarder u: resolve no-such-host\.invalid:2003: .*\(retry in 1s\)' 10
+t_ok "udp: the name that does not resolve is logged, with a retry after its retry policy" \
+    ms_wait_log 'forwarder u: resolve no-such-host\.invalid:2003: .*\(retry in 0\.[0-9]s\)' 10
+t_ok "udp: and resolved again after the backoff" \
+    _ms_poll 10 sh -c "[ \$(grep -c 'forwarder u: resolve no-such-host' '$MS_LOG') -ge 2 ]"
 start=$(date +%s)
 ms_stop 10
 t_eq "clean exit on SIGTERM while resolving" "$?" 0
