@@ -24,10 +24,10 @@
 local E = require "moonstat.encoder"
 local H = require "moonstat.http"
 local LP = require "moonstat.lineproto"
+local JP = require "moonstat.jsonpoints"
 
-local series, put_number = E.series, E.put_number
-local EVENT = E.EVENT
-local floor, huge, fmt = math.floor, math.huge, string.format
+local series = E.series
+local floor, fmt = math.floor, string.format
 
 -- JSON string escapes; TAG also turns ":" and "=" into "_".
 local JSON, TAG = {}, {}
@@ -40,56 +40,21 @@ for b = 0, 255 do
   TAG[b] = (b == 58 or b == 61) and "_" or r
 end
 
-local function series_prefix(id, fallback, ttl)
+local function clean_tag(s) return LP.map_bytes(s, TAG) end
+
+-- The start of a sample's object for a series, up to the timestamp:
+-- {"name":"<name>","tags":{...},["ttl":<s>,]"datapoints":[[   (false: nothing to write)
+local function series_prefix(id, c)
   local se = series(id)
   if not se then return false end
   local name = LP.map_bytes(se.name, JSON)
   if name == "" then name = "_" end
-  local parts, n = {}, 0
-  for i = 1, #se.keys do
-    local k = se.keys[i]
-    local ck, cv = LP.map_bytes(k, TAG), LP.map_bytes(se.tags[k], TAG)
-    if ck ~= "" and cv ~= "" then
-      n = n + 1
-      parts[n] = '"' .. ck .. '":"' .. cv .. '"'
-    end
-  end
-  if n == 0 then
-    local eq = fallback:find("=", 1, true)
-    local k = LP.map_bytes(eq and fallback:sub(1, eq - 1) or "source", TAG)
-    local v = LP.map_bytes(eq and fallback:sub(eq + 1) or fallback, TAG)
-    parts[1] = '"' .. (k ~= "" and k or "source") .. '":"' .. (v ~= "" and v or "moonstat") .. '"'
-  end
-  local t = ttl > 0 and fmt('"ttl":%d,', ttl) or ""
-  return '{"name":"' .. name .. '","tags":{' .. table.concat(parts, ",") .. "}," .. t
+  local t = c.ttl > 0 and fmt('"ttl":%d,', c.ttl) or ""
+  return '{"name":"' .. name .. '","tags":{' .. JP.tags(se, clean_tag, c.fallback) .. "}," .. t
     .. '"datapoints":[['
 end
 
 local caches = setmetatable({}, { __mode = "k" })
-
-local function run(batch, out, pre, first, n, sep, skip)
-  local s = batch.s
-  local last_ts, ts_text = -huge, ""
-  for i = first, n - 1 do
-    local smp = s[i]
-    local v = smp.value
-    if smp.kind ~= EVENT and v == v and v ~= huge and v ~= -huge then
-      local p = pre[smp.series]
-      if p == nil then return i, sep, skip end
-      if p then
-        local ts = smp.ts
-        if ts ~= last_ts then last_ts, ts_text = ts, fmt("%d", floor(ts * 1000 + 0.5)) end
-        out:put(sep, p, ts_text, ",")
-        put_number(out, v)
-        out:put("]]}")
-        sep = ","
-      end
-    else
-      skip = skip + 1
-    end
-  end
-  return n, sep, skip
-end
 
 return {
   transport = "http",
@@ -108,14 +73,7 @@ return {
       c = { fallback = opts.fallback_tag, ttl = ttl, pre = {} }
       caches[opts] = c
     end
-    local pre, n = c.pre, batch.n
-    local i, sep, skip = run(batch, out, pre, 0, n, "[", 0)
-    while i < n do
-      local id = batch.s[i].series
-      pre[id] = series_prefix(id, c.fallback, ttl)
-      i, sep, skip = run(batch, out, pre, i, n, sep, skip)
-    end
-    if sep == "," then out:put("]") end
-    return skip -- NaN/Inf and events: counted by the core as unencodable
+    -- NaN/Inf and events skipped: counted by the core as unencodable
+    return JP.encode(batch, out, c.pre, series_prefix, c, ",", "]]}", 1000, 0.5)
   end,
 }

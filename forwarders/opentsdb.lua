@@ -25,11 +25,9 @@
 local E = require "moonstat.encoder"
 local H = require "moonstat.http"
 local LP = require "moonstat.lineproto"
+local JP = require "moonstat.jsonpoints"
 
-local series, put_number = E.series, E.put_number
-local EVENT = E.EVENT
-local floor, huge, fmt = math.floor, math.huge, string.format
-local byte = string.byte
+local series = E.series
 
 -- OpenTSDB's charset: everything else becomes "_".
 local SAFE = {}
@@ -40,58 +38,17 @@ for b = 0, 255 do
 end
 local function clean(s) return LP.map_bytes(s, SAFE) end
 
--- The start of a sample's object for a series, up to `"value":`:
+-- The start of a sample's object for a series, up to `"timestamp":`:
 -- {"metric":"<name>","tags":{...},"timestamp":   (false: nothing to write)
 local function series_prefix(id, fallback)
   local se = series(id)
   if not se then return false end
   local name = clean(se.name)
   if name == "" then name = "_" end
-  local parts, n = {}, 0
-  for i = 1, #se.keys do
-    local k = se.keys[i]
-    local ck, cv = clean(k), clean(se.tags[k])
-    if ck ~= "" and cv ~= "" then
-      n = n + 1
-      parts[n] = '"' .. ck .. '":"' .. cv .. '"'
-    end
-  end
-  if n == 0 then
-    local eq = fallback:find("=", 1, true)
-    local k = clean(eq and fallback:sub(1, eq - 1) or "source")
-    local v = clean(eq and fallback:sub(eq + 1) or fallback)
-    parts[1] = '"' .. (k ~= "" and k or "source") .. '":"' .. (v ~= "" and v or "moonstat") .. '"'
-  end
-  return '{"metric":"' .. name .. '","tags":{' .. table.concat(parts, ",") .. '},"timestamp":'
+  return '{"metric":"' .. name .. '","tags":{' .. JP.tags(se, clean, fallback) .. '},"timestamp":'
 end
 
 local caches = setmetatable({}, { __mode = "k" })
-
--- Hot loop: writes samples whose series prefix is cached; returns the index
--- of the first one that is not (or n) and the separator to use next.
-local function run(batch, out, pre, first, n, sep, scale, half, skip)
-  local s = batch.s
-  local last_ts, ts_text = -huge, ""
-  for i = first, n - 1 do
-    local smp = s[i]
-    local v = smp.value
-    if smp.kind ~= EVENT and v == v and v ~= huge and v ~= -huge then
-      local p = pre[smp.series]
-      if p == nil then return i, sep, skip end
-      if p then
-        local ts = smp.ts
-        if ts ~= last_ts then last_ts, ts_text = ts, fmt("%d", floor(ts * scale + half)) end
-        out:put(sep, p, ts_text, ',"value":')
-        put_number(out, v)
-        out:put("}")
-        sep = ","
-      end
-    else
-      skip = skip + 1
-    end
-  end
-  return n, sep, skip
-end
 
 return {
   transport = "http",
@@ -110,16 +67,9 @@ return {
       c = { fallback = opts.fallback_tag, pre = {} }
       caches[opts] = c
     end
-    local pre, scale, half = c.pre, 1, 0
+    local scale, half = 1, 0
     if opts.milliseconds then scale, half = 1000, 0.5 end
-    local n = batch.n
-    local i, sep, skip = run(batch, out, pre, 0, n, "[", scale, half, 0)
-    while i < n do
-      local id = batch.s[i].series
-      pre[id] = series_prefix(id, c.fallback)
-      i, sep, skip = run(batch, out, pre, i, n, sep, scale, half, skip)
-    end
-    if sep == "," then out:put("]") end
-    return skip -- NaN/Inf and events: counted by the core as unencodable
+    -- NaN/Inf and events skipped: counted by the core as unencodable
+    return JP.encode(batch, out, c.pre, series_prefix, c.fallback, ',"value":', "}", scale, half)
   end,
 }
