@@ -458,24 +458,9 @@ static void at_exit(void)
     }
 }
 
-/* The first key of the options table at t that is not an option, or NULL. */
-static const char *unknown_option(lua_State *L, int t)
-{
-    static const char *known[] = {"timeout", "env",   "stdin", "max_output",
-                                  "lines",   "grace", "cwd",   NULL};
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
-        int ok = 0;
-        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(k, known[i]);
-        if (!ok) {
-            lua_pop(L, 1);
-            return k;
-        }
-    }
-    return NULL;
-}
+/* The options ms.exec takes (see the file's header). */
+static const char *const exec_known[] = {"timeout", "env",   "stdin", "max_output",
+                                         "lines",   "grace", "cwd",   NULL};
 
 /* Number option k of the table at t: dflt when absent; -1 when not a
  * positive number. */
@@ -573,7 +558,7 @@ static int l_exec(lua_State *L)
     }
     if (argc < 1) return fail(L, "ms.exec: argv is empty (it needs at least the program)");
     if (ot) {
-        const char *bad = unknown_option(L, ot);
+        const char *bad = ms_check_unknown_option(L, ot, exec_known);
         if (bad) return fail(L, "ms.exec: unknown option '%s' (see docs/checks.md#msexec)", bad);
     }
     double timeout = num_opt(L, ot, "timeout", DFLT_TIMEOUT);

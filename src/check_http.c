@@ -334,26 +334,11 @@ static int fail(lua_State *L, const char *fmt, const char *a, const char *b)
     return 2;
 }
 
-/* The first key of the table at t that is not a request option, or NULL. */
-static const char *unknown_option(lua_State *L, int t)
-{
-    static const char *known[] = {"method",   "url",      "headers",     "body",     "timeout",
-                                  "user",     "password", "bearer",      "ca_file",  "cert",
-                                  "key",      "insecure", "unix_socket", "max_body", "follow",
-                                  "certinfo", NULL};
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
-        int ok = 0;
-        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(k, known[i]);
-        if (!ok) {
-            lua_pop(L, 1);
-            return k; /* still referenced by the table */
-        }
-    }
-    return NULL;
-}
+/* The options ms.http.request takes (see the file's header). */
+static const char *const http_known[] = {
+    "method",      "url",      "headers", "body",     "timeout", "user",
+    "password",    "bearer",   "ca_file", "cert",     "key",     "insecure",
+    "unix_socket", "max_body", "follow",  "certinfo", NULL};
 
 /* The request in the table at index t (see the file's header). */
 static int do_request(lua_State *L, int t)
@@ -361,7 +346,7 @@ static int do_request(lua_State *L, int t)
     const char *why;
     ms_check *c = ms_check_io_owner(L, &why);
     if (!c) return fail(L, "%s%s", "ms.http: ", why);
-    const char *bad = unknown_option(L, t);
+    const char *bad = ms_check_unknown_option(L, t, http_known);
     if (bad) return fail(L, "ms.http: unknown option '%s'%s", bad, " (see docs/checks.md#mshttp)");
     const char *url = opt_str(L, t, "url");
     if (!url || !*url) return fail(L, "%s%s", "ms.http: ", "the request has no url");

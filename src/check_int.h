@@ -126,6 +126,12 @@ void ms_check_io_close_all(struct ms_check *c);
 enum { IO_HTTP_OK, IO_HTTP_ERR, IO_CONN_OK, IO_CONN_ERR, IO_TIMEOUT, IO_NCOUNT };
 void ms_check_io_count(int what);
 
+/* The first key of the options table at index t that is not in the
+ * NULL-terminated list `known`, or NULL when all are known ("(not a
+ * string)" for a key of another type). The string stays referenced by the
+ * table. Used by ms.http and ms.exec to refuse misspelt options. */
+const char *ms_check_unknown_option(lua_State *L, int t, const char *const *known);
+
 /* Add ms.tcp, ms.unix, ms.udp, ms.monotime and ms.json (check_net.c) and
  * ms.http (check_http.c) to the table at the top of L's stack. */
 void ms_check_net_open(lua_State *L);

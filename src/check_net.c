@@ -66,6 +66,22 @@ void ms_check_io_count(int what)
     if (what >= 0 && what < IO_NCOUNT) counts[what]++;
 }
 
+const char *ms_check_unknown_option(lua_State *L, int t, const char *const *known)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
+        int ok = 0;
+        for (int i = 0; known[i] && !ok; i++) ok = !strcmp(k, known[i]);
+        if (!ok) {
+            lua_pop(L, 1);
+            return k;
+        }
+    }
+    return NULL;
+}
+
 /* moonstat_check_io_*: HTTP requests and socket connects by result, I/O
  * operations that timed out, and the sockets and requests open now. */
 static void stats_provider(ms_batch *b, double now, void *ud)
