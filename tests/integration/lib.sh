@@ -153,6 +153,19 @@ ms_tmpdir() {
 
 # ms_cleanup: end every process this test started: SIGTERM, up to 5 s for
 # them to go, then SIGKILL. Files are left in place for post-mortems.
+# ms_tmpdir_public [NAME]: ms_tmpdir, but MS_TMP is a fresh directory under
+# /tmp (mode 755, removed at exit) rather than under the checkout: the exec
+# bridge runs scripts as an unprivileged user (nobody, when the tests run as
+# root), who must be able to reach them, and a checkout may sit below a
+# directory only its owner can enter (mktemp -d makes those).
+ms_tmpdir_public() {
+    ms_tmpdir "$@"
+    MS_PUBLIC_TMP=$(mktemp -d /tmp/moonstat-test.XXXXXX) || exit 1
+    chmod 755 "$MS_PUBLIC_TMP"
+    MS_TMP=$MS_PUBLIC_TMP
+    export MS_TMP
+}
+
 ms_cleanup() {
     _ms_live=""
     for _ms_p in $MS_PIDS; do
@@ -178,6 +191,7 @@ ms_cleanup() {
         kill -KILL "$_ms_p" 2> /dev/null
     done
     MS_PIDS=""
+    [ -n "${MS_PUBLIC_TMP:-}" ] && rm -rf "$MS_PUBLIC_TMP"
     return 0
 }
 

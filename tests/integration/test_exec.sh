@@ -6,7 +6,7 @@
 # logged, a non-zero exit counted, a non-executable file skipped and logged,
 # the environment, the unprivileged user, --config-test errors.
 . "$(dirname "$0")/lib.sh"
-ms_tmpdir
+ms_tmpdir_public
 S=$MS_TMP/scripts
 mkdir -p "$S"
 P=/usr/lib/nagios/plugins

@@ -7,7 +7,7 @@
 # SIGHUP adds and removes scripts without disturbing a running one; SIGTERM
 # ends the running scripts' groups.
 . "$(dirname "$0")/lib.sh"
-ms_tmpdir
+ms_tmpdir_public
 S=$MS_TMP/scripts
 mkdir -p "$S"
 mark=$$$(date +%N | cut -c1-4) # unique in this test run: sleep <mark>1 ...

@@ -6,7 +6,7 @@
 # Under ASan a fork costs ~8 ms of system time (the sanitizer's mappings), so
 # that pass runs 3,000 runs to stay within a minute.
 . "$(dirname "$0")/lib.sh"
-ms_tmpdir
+ms_tmpdir_public
 S=$MS_TMP/scripts
 mkdir -p "$S"
 for i in 0 1 2 3 4 5 6 7 8 9; do
