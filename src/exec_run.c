@@ -345,8 +345,12 @@ int ms_exec_run_start(exec_script *s)
     s->last_run = r->parser.now;
     if (rc != 0) { /* the handle is initialised even so: close all four */
         s->errors++;
-        snprintf(s->last_error, sizeof s->last_error, "cannot run %s: %s", s->file,
-                 uv_strerror(rc));
+        snprintf(s->last_error, sizeof s->last_error, "cannot run %s: %s%s", s->file,
+                 uv_strerror(rc),
+                 rc == UV_EACCES && cf->setid
+                     ? " (it runs as scripts.user: that user must be able to enter every "
+                       "directory above it and execute it)"
+                     : "");
         ms_log_error("script %s: %s", s->name, s->last_error);
         r->ended = 1;
         close_handle(r, (uv_handle_t *)&r->timer);

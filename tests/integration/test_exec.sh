@@ -144,5 +144,19 @@ if [ "$(id -u)" -eq 0 ]; then
     case_bad root 'root\.yaml:3:9: scripts\.user: scripts would run as root' '  user: root'
     printf '%s\nscripts:\n  user: root\n  allow_root: true\n' "$paths" > "$MS_TMP/rootok.yaml"
     t_ok "--config-test: root allowed with allow_root" "$MS_BIN" -c "$MS_TMP/rootok.yaml" --config-test
+
+    # a script below a directory only root may enter: nobody cannot run it,
+    # and the error says why
+    mkdir -p "$MS_TMP/private/scripts"
+    chmod 700 "$MS_TMP/private"
+    printf '#!/bin/sh\necho hidden.value 1 gauge\n' > "$MS_TMP/private/scripts/hidden.sh"
+    chmod 755 "$MS_TMP/private/scripts/hidden.sh"
+    printf '%s\nscripts: { interval: 1s }\n' \
+        "paths: { checks: [], scripts: [scripts], lua: [$MS_TOP/lua], forwarders: [$MS_TOP/forwarders] }" \
+        > "$MS_TMP/private/config.yaml"
+    ms_start "$MS_TMP/private/config.yaml"
+    t_ok "a script nobody cannot reach: the error names the user setting" \
+        ms_wait_log 'script hidden\.sh: cannot run .*/hidden\.sh: permission denied \(it runs as scripts\.user: that user must be able to enter every directory above it' 10
+    ms_stop 10
 fi
 t_done
